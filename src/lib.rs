@@ -1,0 +1,1 @@
+//! Edge Pruning circuit discovery on transformers, checked against compiled Tracr ground truth.

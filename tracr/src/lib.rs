@@ -1,0 +1,1 @@
+//! A Rust port of DeepMind's Tracr: RASP programs evaluated and compiled to transformer weights.
