@@ -1,1 +1,4 @@
 //! Edge Pruning circuit discovery on transformers, checked against compiled Tracr ground truth.
+
+pub mod backend;
+pub mod error;

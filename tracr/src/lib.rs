@@ -1,1 +1,4 @@
 //! A Rust port of DeepMind's Tracr: RASP programs evaluated and compiled to transformer weights.
+
+pub mod error;
+pub mod value;

@@ -1,0 +1,52 @@
+//! The crate's one error type, carrying what a user needs to fix the input.
+
+/// Everything that can go wrong in circuit discovery, with actionable messages.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Shapes of two things that must agree do not.
+    #[error("shape mismatch in {what}: expected {expected}, got {got}")]
+    Shape {
+        /// What was being checked.
+        what: String,
+        /// The expected shape or length.
+        expected: String,
+        /// The shape or length found.
+        got: String,
+    },
+    /// A non-finite number where a finite one is required.
+    #[error("non-finite value in {what}")]
+    NonFinite {
+        /// Where it was found.
+        what: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A JSON document does not have the expected form.
+    #[error("{what}: {message}")]
+    Json {
+        /// The document or field.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A user-supplied option is invalid.
+    #[error("invalid {option}: {message}")]
+    InvalidOption {
+        /// The option's name.
+        option: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+    /// An error from the Tracr compiler.
+    #[error(transparent)]
+    Tracr(#[from] tracr::error::Error),
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
