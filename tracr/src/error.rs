@@ -6,6 +6,12 @@ pub enum Error {
     /// A placeholder until the stages add their variants.
     #[error("{0}")]
     Message(String),
+    /// A craft block could not be built from the given spaces (Tracr would raise or assert).
+    #[error("craft: {0}")]
+    Craft(String),
+    /// A model or fixture JSON document does not have the expected shape.
+    #[error("json: {0}")]
+    Json(String),
 }
 
 /// The crate's result type.

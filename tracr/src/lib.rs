@@ -1,4 +1,5 @@
 //! A Rust port of DeepMind's Tracr: RASP programs evaluated and compiled to transformer weights.
 
+pub mod craft;
 pub mod error;
 pub mod value;

@@ -1,0 +1,226 @@
+//! Named basis directions and the vector spaces they span, ordered exactly as Tracr orders them.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// One named dimension: `tokens:a`, `indices:3`, `one`, `frac_prevs`.
+///
+/// Equality follows Python's `(name, value)` equality, so `x:True` equals `x:1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BasisDirection {
+    /// The name of the space this direction belongs to (usually an SOp label).
+    pub name: String,
+    /// The value this direction one-hot encodes; `None` for numerical and auxiliary directions.
+    pub value: Option<Value>,
+}
+
+impl BasisDirection {
+    /// A direction with a value, as categorical SOps use; `Value::None` means no value, as in Python.
+    pub fn new(name: impl Into<String>, value: Value) -> Self {
+        let value = match value {
+            Value::None => None,
+            v => Some(v),
+        };
+        BasisDirection {
+            name: name.into(),
+            value,
+        }
+    }
+
+    /// A direction without a value (`one`, a numerical SOp).
+    pub fn named(name: impl Into<String>) -> Self {
+        BasisDirection {
+            name: name.into(),
+            value: None,
+        }
+    }
+
+    /// Tracr's `BasisDirection.__lt__`: compare `(name, value)`, or `str(dir)` where Python raises TypeError.
+    pub fn py_lt(&self, other: &Self) -> bool {
+        if self.name != other.name {
+            return self.name < other.name;
+        }
+        match (&self.value, &other.value) {
+            (None, None) => false,
+            (Some(a), Some(b)) if a == b => false,
+            (Some(a), Some(b)) => match a.py_lt(b) {
+                Some(less) => less,
+                None => self.to_string() < other.to_string(),
+            },
+            // `None < value` raises TypeError in Python, so the strings decide.
+            _ => self.to_string() < other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for BasisDirection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            None => f.write_str(&self.name),
+            Some(v) => write!(f, "{}:{}", self.name, v.py_str()),
+        }
+    }
+}
+
+/// Sorts like CPython's `sorted()` on lists shorter than 64 items, using only `less`.
+///
+/// Tracr's direction order is not a total order on mixed int/str values, so the result depends
+/// on the algorithm: CPython finds the leading run (reversing a strictly descending one) and
+/// binary-insertion-sorts the rest, stably. Longer lists get the same binary insertion sort,
+/// which agrees with CPython whenever the order is total.
+pub fn python_sorted<T: Clone>(items: &[T], less: impl Fn(&T, &T) -> bool) -> Vec<T> {
+    let mut out: Vec<T> = items.to_vec();
+    let n = out.len();
+    if n < 2 {
+        return out;
+    }
+    let mut run = 2;
+    if less(&out[1], &out[0]) {
+        while run < n && less(&out[run], &out[run - 1]) {
+            run += 1;
+        }
+        out[..run].reverse();
+    } else {
+        while run < n && !less(&out[run], &out[run - 1]) {
+            run += 1;
+        }
+    }
+    for start in run..n {
+        let pivot = out[start].clone();
+        let (mut lo, mut hi) = (0, start);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if less(&pivot, &out[mid]) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        out[lo..=start].rotate_right(1);
+    }
+    out
+}
+
+/// Sorts directions in Tracr's order.
+pub fn sort_directions(directions: &[BasisDirection]) -> Vec<BasisDirection> {
+    python_sorted(directions, BasisDirection::py_lt)
+}
+
+/// Sorts values as Tracr sorts them: through `BasisDirection("v", value)` (the oracle's `sorted_values`).
+pub fn sort_values(values: &[Value]) -> Vec<Value> {
+    let dirs: Vec<BasisDirection> = values
+        .iter()
+        .map(|v| BasisDirection::new("v", v.clone()))
+        .collect();
+    sort_directions(&dirs)
+        .into_iter()
+        .map(|d| d.value.unwrap_or(Value::None))
+        .collect()
+}
+
+/// A vector space spanned by named directions, kept in Tracr's sorted order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VectorSpace {
+    basis: Vec<BasisDirection>,
+}
+
+impl VectorSpace {
+    /// The space spanned by `directions`, sorted as Tracr sorts them.
+    pub fn new(directions: Vec<BasisDirection>) -> Self {
+        VectorSpace {
+            basis: sort_directions(&directions),
+        }
+    }
+
+    /// The space `{name:v for v in values}` (a categorical SOp's space).
+    pub fn from_values(name: &str, values: &[Value]) -> Self {
+        Self::new(
+            values
+                .iter()
+                .map(|v| BasisDirection::new(name, v.clone()))
+                .collect(),
+        )
+    }
+
+    /// The space spanned by value-less directions with these names.
+    pub fn from_names(names: &[&str]) -> Self {
+        Self::new(names.iter().map(|n| BasisDirection::named(*n)).collect())
+    }
+
+    /// The sorted directions.
+    pub fn basis(&self) -> &[BasisDirection] {
+        &self.basis
+    }
+
+    /// The number of dimensions.
+    pub fn num_dims(&self) -> usize {
+        self.basis.len()
+    }
+
+    /// The position of a direction in the sorted basis; the last one if it repeats, like Tracr's `index_by_direction`.
+    pub fn index_of(&self, direction: &BasisDirection) -> Option<usize> {
+        self.basis.iter().rposition(|d| d == direction)
+    }
+
+    /// Whether the direction is part of this space.
+    pub fn contains(&self, direction: &BasisDirection) -> bool {
+        self.index_of(direction).is_some()
+    }
+
+    /// Whether every direction of `self` is in `other`.
+    pub fn is_subspace_of(&self, other: &VectorSpace) -> bool {
+        self.basis.iter().all(|d| other.contains(d))
+    }
+
+    /// The residual labels (`str(dir)`) of the basis.
+    pub fn labels(&self) -> Vec<String> {
+        self.basis.iter().map(|d| d.to_string()).collect()
+    }
+
+    /// Errors unless the space has exactly `num_dims` dimensions (Tracr's `ensure_dims`).
+    pub fn ensure_dims(&self, num_dims: usize, what: &str) -> Result<()> {
+        if self.num_dims() != num_dims {
+            return Err(Error::Craft(format!(
+                "{what} must have {num_dims} dimension(s) but has {}: [{}]",
+                self.num_dims(),
+                self.labels().join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The direct sum of spaces; errors when they share a direction (Tracr's `direct_sum`).
+pub fn direct_sum(spaces: &[&VectorSpace]) -> Result<VectorSpace> {
+    let mut all = Vec::new();
+    let mut seen = HashSet::new();
+    for space in spaces {
+        for d in space.basis() {
+            if !seen.insert(d.clone()) {
+                return Err(Error::Craft(format!(
+                    "direct sum of overlapping spaces: {d} appears twice"
+                )));
+            }
+            all.push(d.clone());
+        }
+    }
+    Ok(VectorSpace::new(all))
+}
+
+/// The sorted union of spaces, which may overlap (Tracr's `join_vector_spaces`).
+pub fn join_vector_spaces(spaces: &[&VectorSpace]) -> VectorSpace {
+    let mut all = Vec::new();
+    let mut seen = HashSet::new();
+    for space in spaces {
+        for d in space.basis() {
+            if seen.insert(d.clone()) {
+                all.push(d.clone());
+            }
+        }
+    }
+    // Tracr sorts twice (once in join, once in the constructor); with a total order that is once.
+    VectorSpace::new(sort_directions(&all))
+}

@@ -1,0 +1,144 @@
+//! Linear maps and bilinear forms between named vector spaces (Tracr's `vectorspace_fns`).
+
+use ndarray::{Array1, Array2};
+
+use super::bases::{join_vector_spaces, BasisDirection, VectorSpace};
+use crate::error::{Error, Result};
+
+/// A linear map acting on row vectors: `y = x @ matrix`, with `matrix` of shape `[input, output]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    /// The space the map reads.
+    pub input_space: VectorSpace,
+    /// The space the map writes.
+    pub output_space: VectorSpace,
+    /// `[input dims, output dims]` in the sorted bases.
+    pub matrix: Array2<f64>,
+}
+
+impl Linear {
+    /// Builds the map row by row: `action(d)` is the image of input direction `d`, in `output_space`'s order.
+    pub fn from_action(
+        input_space: VectorSpace,
+        output_space: VectorSpace,
+        mut action: impl FnMut(&BasisDirection) -> Result<Array1<f64>>,
+    ) -> Result<Self> {
+        let mut matrix = Array2::zeros((input_space.num_dims(), output_space.num_dims()));
+        for (i, direction) in input_space.basis().iter().enumerate() {
+            let row = action(direction)?;
+            if row.len() != output_space.num_dims() {
+                return Err(Error::Craft(format!(
+                    "image of {direction} has {} components but the output space has {}",
+                    row.len(),
+                    output_space.num_dims()
+                )));
+            }
+            matrix.row_mut(i).assign(&row);
+        }
+        Ok(Linear {
+            input_space,
+            output_space,
+            matrix,
+        })
+    }
+
+    /// One map on the joined spaces whose action on a direction is the sum of every map that reads it.
+    pub fn combine_in_parallel(fns: &[&Linear]) -> Linear {
+        let inputs: Vec<&VectorSpace> = fns.iter().map(|f| &f.input_space).collect();
+        let outputs: Vec<&VectorSpace> = fns.iter().map(|f| &f.output_space).collect();
+        let input_space = join_vector_spaces(&inputs);
+        let output_space = join_vector_spaces(&outputs);
+        let mut matrix = Array2::zeros((input_space.num_dims(), output_space.num_dims()));
+        for f in fns {
+            let rows: Vec<usize> = index_map(&f.input_space, &input_space);
+            let cols: Vec<usize> = index_map(&f.output_space, &output_space);
+            for (i, &r) in rows.iter().enumerate() {
+                for (j, &c) in cols.iter().enumerate() {
+                    matrix[[r, c]] += f.matrix[[i, j]];
+                }
+            }
+        }
+        Linear {
+            input_space,
+            output_space,
+            matrix,
+        }
+    }
+
+    /// Applies the map to row vectors `[n, input dims]`.
+    pub fn apply(&self, x: &Array2<f64>) -> Array2<f64> {
+        x.dot(&self.matrix)
+    }
+}
+
+/// Where each direction of `sub` sits in `whole` (which contains it).
+fn index_map(sub: &VectorSpace, whole: &VectorSpace) -> Vec<usize> {
+    sub.basis()
+        .iter()
+        .map(|d| {
+            whole
+                .index_of(d)
+                .expect("a joined space contains each of its parts")
+        })
+        .collect()
+}
+
+/// The 0/1 map that keeps the directions `from` shares with `to` (Tracr's `project`).
+pub fn project(from: &VectorSpace, to: &VectorSpace) -> Linear {
+    let mut matrix = Array2::zeros((from.num_dims(), to.num_dims()));
+    for (i, d) in from.basis().iter().enumerate() {
+        if let Some(j) = to.index_of(d) {
+            matrix[[i, j]] = 1.0;
+        }
+    }
+    Linear {
+        input_space: from.clone(),
+        output_space: to.clone(),
+        matrix,
+    }
+}
+
+/// A scalar bilinear form `x W yᵀ`, with `W` of shape `[left, right]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalarBilinear {
+    /// The space of the left argument (the query).
+    pub left_space: VectorSpace,
+    /// The space of the right argument (the key).
+    pub right_space: VectorSpace,
+    /// `[left dims, right dims]` in the sorted bases.
+    pub matrix: Array2<f64>,
+}
+
+impl ScalarBilinear {
+    /// Builds the form entry by entry from `action(left, right)`.
+    pub fn from_action(
+        left_space: VectorSpace,
+        right_space: VectorSpace,
+        mut action: impl FnMut(&BasisDirection, &BasisDirection) -> Result<f64>,
+    ) -> Result<Self> {
+        let mut matrix = Array2::zeros((left_space.num_dims(), right_space.num_dims()));
+        for (i, l) in left_space.basis().iter().enumerate() {
+            for (j, r) in right_space.basis().iter().enumerate() {
+                matrix[[i, j]] = action(l, r)?;
+            }
+        }
+        Ok(ScalarBilinear {
+            left_space,
+            right_space,
+            matrix,
+        })
+    }
+}
+
+/// The one-hot row of `direction` in `space`, or an error naming both.
+pub fn one_hot(space: &VectorSpace, direction: &BasisDirection) -> Result<Array1<f64>> {
+    let mut v = Array1::zeros(space.num_dims());
+    let i = space.index_of(direction).ok_or_else(|| {
+        Error::Craft(format!(
+            "direction {direction} is not in the space [{}]",
+            space.labels().join(", ")
+        ))
+    })?;
+    v[i] = 1.0;
+    Ok(v)
+}
