@@ -12,6 +12,9 @@ pub enum Error {
     /// A model or fixture JSON document does not have the expected shape.
     #[error("json: {0}")]
     Json(String),
+    /// A model input the compiled model cannot encode (no BOS, unknown token, too long).
+    #[error("input: {0}")]
+    Input(String),
 }
 
 /// The crate's result type.

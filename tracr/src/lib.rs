@@ -2,4 +2,5 @@
 
 pub mod craft;
 pub mod error;
+pub mod model;
 pub mod value;

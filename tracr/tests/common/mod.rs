@@ -34,3 +34,13 @@ pub fn load_fixture(name: &str) -> Json {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
+
+/// The fixture's `model`, with `config.causal` taken from `compile_args`.
+///
+/// The oracle wrote `config.causal` from the config Tracr builds *before* `assemble` sets the
+/// causal flag, so it reads false even for `frac_prevs_causal`, whose traces are masked.
+pub fn fixture_model(fixture: &Json) -> Json {
+    let mut model = fixture["model"].clone();
+    model["config"]["causal"] = fixture["compile_args"]["causal"].clone();
+    model
+}

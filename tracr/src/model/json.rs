@@ -1,0 +1,289 @@
+//! `CompiledModel` ↔ the fixtures' `model` JSON schema.
+
+use ndarray::{Array1, Array2};
+use serde_json::{json, Map, Value as Json};
+
+use super::{
+    AttentionWeights, CompiledModel, InputEncoding, LayerWeights, MlpWeights, ModelConfig,
+    ModuleInfo, OutputEncoding, WEIGHTS_LAYOUT,
+};
+use crate::craft::json::{matrix_to_json, value_from_json, value_to_json};
+use crate::error::{Error, Result};
+use crate::value::Value;
+
+/// The field `key` of `obj`, or an error naming it.
+fn field<'a>(obj: &'a Json, key: &str) -> Result<&'a Json> {
+    obj.get(key)
+        .ok_or_else(|| Error::Json(format!("missing field `{key}`")))
+}
+
+/// Deserialises a field with serde, naming it on failure.
+fn parse<T: serde::de::DeserializeOwned>(obj: &Json, key: &str) -> Result<T> {
+    serde_json::from_value(field(obj, key)?.clone())
+        .map_err(|e| Error::Json(format!("field `{key}`: {e}")))
+}
+
+/// A JSON matrix (nested rows) as an `Array2`.
+fn matrix(json: &Json, what: &str) -> Result<Array2<f64>> {
+    let rows = json
+        .as_array()
+        .ok_or_else(|| Error::Json(format!("{what}: expected a matrix")))?;
+    let cols = rows.first().and_then(Json::as_array).map_or(0, Vec::len);
+    let mut out = Array2::zeros((rows.len(), cols));
+    for (i, row) in rows.iter().enumerate() {
+        let row = row
+            .as_array()
+            .filter(|r| r.len() == cols)
+            .ok_or_else(|| Error::Json(format!("{what}: row {i} is not {cols} numbers")))?;
+        for (j, x) in row.iter().enumerate() {
+            out[[i, j]] = x
+                .as_f64()
+                .ok_or_else(|| Error::Json(format!("{what}[{i}][{j}] is not a number")))?;
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON vector as an `Array1`.
+fn vector(json: &Json, what: &str) -> Result<Array1<f64>> {
+    json.as_array()
+        .ok_or_else(|| Error::Json(format!("{what}: expected a vector")))?
+        .iter()
+        .map(|x| {
+            x.as_f64()
+                .ok_or_else(|| Error::Json(format!("{what}: {x} is not a number")))
+        })
+        .collect::<Result<Vec<f64>>>()
+        .map(Array1::from)
+}
+
+/// `[[value, index], ...]` as pairs.
+fn value_map(json: &Json, what: &str) -> Result<Vec<(Value, usize)>> {
+    json.as_array()
+        .ok_or_else(|| Error::Json(format!("{what}: expected [[value, index], ...]")))?
+        .iter()
+        .map(|pair| match pair.as_array().map(Vec::as_slice) {
+            Some([v, i]) => Ok((
+                value_from_json(v)?,
+                i.as_u64()
+                    .ok_or_else(|| Error::Json(format!("{what}: bad index {i}")))?
+                    as usize,
+            )),
+            _ => Err(Error::Json(format!("{what}: bad entry {pair}"))),
+        })
+        .collect()
+}
+
+fn value_map_to_json(map: &[(Value, usize)]) -> Json {
+    Json::Array(
+        map.iter()
+            .map(|(v, i)| json!([value_to_json(v), i]))
+            .collect(),
+    )
+}
+
+fn param(w: &Array2<f64>, b: &Array1<f64>) -> Json {
+    json!({"b": b.to_vec(), "w": matrix_to_json(w)})
+}
+
+impl CompiledModel {
+    /// The model in the fixtures' `model` schema (weights as nested lists under haiku names).
+    pub fn to_json(&self) -> Json {
+        let mut weights = Map::new();
+        weights.insert(
+            "pos_embed".into(),
+            json!({"embeddings": matrix_to_json(&self.pos_embed)}),
+        );
+        weights.insert(
+            "token_embed".into(),
+            json!({"embeddings": matrix_to_json(&self.token_embed)}),
+        );
+        for (i, layer) in self.weights.iter().enumerate() {
+            let a = &layer.attn;
+            let prefix = format!("transformer/layer_{i}");
+            weights.insert(format!("{prefix}/attn/key"), param(&a.key, &a.key_bias));
+            weights.insert(
+                format!("{prefix}/attn/linear"),
+                param(&a.output, &a.output_bias),
+            );
+            weights.insert(
+                format!("{prefix}/attn/query"),
+                param(&a.query, &a.query_bias),
+            );
+            weights.insert(
+                format!("{prefix}/attn/value"),
+                param(&a.value, &a.value_bias),
+            );
+            let m = &layer.mlp;
+            weights.insert(
+                format!("{prefix}/mlp/linear_1"),
+                param(&m.hidden, &m.hidden_bias),
+            );
+            weights.insert(
+                format!("{prefix}/mlp/linear_2"),
+                param(&m.output, &m.output_bias),
+            );
+        }
+        let output_encoding = match &self.output_encoding {
+            OutputEncoding::Categorical(map) => {
+                json!({"kind": "categorical", "map": value_map_to_json(map)})
+            }
+            OutputEncoding::Numerical => json!({"kind": "numerical"}),
+        };
+        let enc = &self.input_encoding;
+        json!({
+            "config": serde_json::to_value(&self.config).expect("config serialises"),
+            "residual_labels": self.residual_labels,
+            "tokens_labels": self.tokens_labels,
+            "indices_labels": self.indices_labels,
+            "output_labels": self.output_labels,
+            "output_residual_indices": self.output_residual_indices,
+            "categorical_output": self.categorical_output,
+            "input_encoding": {
+                "map": value_map_to_json(&enc.map),
+                "bos_token": enc.bos_token,
+                "pad_token": enc.pad_token,
+                "max_seq_len_with_bos": enc.max_seq_len_with_bos,
+            },
+            "output_encoding": output_encoding,
+            "layers": serde_json::to_value(&self.layers).expect("layers serialise"),
+            "weights_layout": WEIGHTS_LAYOUT,
+            "weights": weights,
+        })
+    }
+
+    /// Reads a model from the fixtures' `model` schema, checking every shape against the config.
+    pub fn from_json(json: &Json) -> Result<CompiledModel> {
+        let config: ModelConfig = parse(json, "config")?;
+        let layers: Vec<ModuleInfo> = parse(json, "layers")?;
+        let enc = field(json, "input_encoding")?;
+        let input_encoding = InputEncoding {
+            map: value_map(field(enc, "map")?, "input_encoding.map")?,
+            bos_token: parse(enc, "bos_token")?,
+            pad_token: parse(enc, "pad_token")?,
+            max_seq_len_with_bos: parse(enc, "max_seq_len_with_bos")?,
+        };
+        let out = field(json, "output_encoding")?;
+        let output_encoding = match field(out, "kind")?.as_str() {
+            Some("categorical") => {
+                OutputEncoding::Categorical(value_map(field(out, "map")?, "output_encoding.map")?)
+            }
+            Some("numerical") => OutputEncoding::Numerical,
+            other => {
+                return Err(Error::Json(format!(
+                    "output_encoding.kind must be categorical or numerical, got {other:?}"
+                )))
+            }
+        };
+        let weights = field(json, "weights")?;
+        let w = |name: &str| -> Result<Array2<f64>> {
+            matrix(field(field(weights, name)?, "w")?, name)
+        };
+        let b = |name: &str| -> Result<Array1<f64>> {
+            vector(field(field(weights, name)?, "b")?, name)
+        };
+        let mut layer_weights = Vec::new();
+        for i in 0..config.num_layers {
+            let p = format!("transformer/layer_{i}");
+            layer_weights.push(LayerWeights {
+                attn: AttentionWeights {
+                    query: w(&format!("{p}/attn/query"))?,
+                    query_bias: b(&format!("{p}/attn/query"))?,
+                    key: w(&format!("{p}/attn/key"))?,
+                    key_bias: b(&format!("{p}/attn/key"))?,
+                    value: w(&format!("{p}/attn/value"))?,
+                    value_bias: b(&format!("{p}/attn/value"))?,
+                    output: w(&format!("{p}/attn/linear"))?,
+                    output_bias: b(&format!("{p}/attn/linear"))?,
+                },
+                mlp: MlpWeights {
+                    hidden: w(&format!("{p}/mlp/linear_1"))?,
+                    hidden_bias: b(&format!("{p}/mlp/linear_1"))?,
+                    output: w(&format!("{p}/mlp/linear_2"))?,
+                    output_bias: b(&format!("{p}/mlp/linear_2"))?,
+                },
+            });
+        }
+        let model = CompiledModel {
+            residual_labels: parse(json, "residual_labels")?,
+            tokens_labels: parse(json, "tokens_labels")?,
+            indices_labels: parse(json, "indices_labels")?,
+            output_labels: parse(json, "output_labels")?,
+            output_residual_indices: parse(json, "output_residual_indices")?,
+            categorical_output: parse(json, "categorical_output")?,
+            input_encoding,
+            output_encoding,
+            layers,
+            token_embed: matrix(
+                field(field(weights, "token_embed")?, "embeddings")?,
+                "token_embed",
+            )?,
+            pos_embed: matrix(
+                field(field(weights, "pos_embed")?, "embeddings")?,
+                "pos_embed",
+            )?,
+            weights: layer_weights,
+            config,
+        };
+        model.check_shapes()?;
+        Ok(model)
+    }
+
+    /// Errors unless every weight has the shape the config implies.
+    pub fn check_shapes(&self) -> Result<()> {
+        let c = &self.config;
+        let d = c.d_model;
+        let hk = c.num_heads * c.key_size;
+        let expect = |what: &str, got: &[usize], want: &[usize]| -> Result<()> {
+            if got == want {
+                Ok(())
+            } else {
+                Err(Error::Json(format!(
+                    "{what} has shape {got:?}, config implies {want:?}"
+                )))
+            }
+        };
+        expect("residual_labels", &[self.residual_labels.len()], &[d])?;
+        expect(
+            "token_embed",
+            self.token_embed.shape(),
+            &[self.input_encoding.map.len(), d],
+        )?;
+        expect(
+            "pos_embed",
+            self.pos_embed.shape(),
+            &[self.input_encoding.max_seq_len_with_bos, d],
+        )?;
+        expect("weights", &[self.weights.len()], &[c.num_layers])?;
+        for (i, l) in self.weights.iter().enumerate() {
+            let a = &l.attn;
+            let m = &l.mlp;
+            for (name, got, want) in [
+                ("query", a.query.shape(), [d, hk]),
+                ("key", a.key.shape(), [d, hk]),
+                ("value", a.value.shape(), [d, hk]),
+                ("attn linear", a.output.shape(), [hk, d]),
+                ("mlp linear_1", m.hidden.shape(), [d, c.mlp_hidden_size]),
+                ("mlp linear_2", m.output.shape(), [c.mlp_hidden_size, d]),
+            ] {
+                expect(&format!("layer {i} {name}"), got, &want)?;
+            }
+            for (name, got, want) in [
+                ("query bias", a.query_bias.len(), hk),
+                ("key bias", a.key_bias.len(), hk),
+                ("value bias", a.value_bias.len(), hk),
+                ("attn linear bias", a.output_bias.len(), d),
+                ("mlp linear_1 bias", m.hidden_bias.len(), c.mlp_hidden_size),
+                ("mlp linear_2 bias", m.output_bias.len(), d),
+            ] {
+                expect(&format!("layer {i} {name}"), &[got], &[want])?;
+            }
+        }
+        if let Some(&bad) = self.output_residual_indices.iter().find(|&&i| i >= d) {
+            return Err(Error::Json(format!(
+                "output residual index {bad} is outside d_model {d}"
+            )));
+        }
+        Ok(())
+    }
+}
