@@ -1,4 +1,7 @@
 //! A Rust port of DeepMind's Tracr: RASP programs evaluated and compiled to transformer weights.
 
 pub mod error;
+pub mod graph;
+pub mod library;
+pub mod rasp;
 pub mod value;

@@ -19,6 +19,8 @@ pub enum Value {
     Float(f64),
     /// A string token.
     Str(String),
+    /// A Python tuple, as built by `make_nary_sequencemap`'s intermediate SOps.
+    Tuple(Vec<Value>),
 }
 
 impl Value {
@@ -28,7 +30,7 @@ impl Value {
             Value::Bool(b) => Some(f64::from(u8::from(*b))),
             Value::Int(i) => Some(*i as f64),
             Value::Float(x) => Some(*x),
-            Value::None | Value::Str(_) => None,
+            Value::None | Value::Str(_) | Value::Tuple(_) => None,
         }
     }
 
@@ -47,6 +49,13 @@ impl Value {
         match (self, other) {
             (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
             (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+            (Value::Tuple(a), Value::Tuple(b)) => {
+                // Python compares tuples at their first unequal element, then by length.
+                match a.iter().zip(b).find(|(x, y)| x != y) {
+                    Some((x, y)) => x.py_cmp(y),
+                    None => Some(a.len().cmp(&b.len())),
+                }
+            }
             (a, b) => match (a.as_f64(), b.as_f64()) {
                 (Some(x), Some(y)) => x.partial_cmp(&y),
                 _ => None,
@@ -63,6 +72,15 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Float(x) => python_float_repr(*x),
             Value::Str(s) => s.clone(),
+            Value::Tuple(items) => tuple_repr(items),
+        }
+    }
+
+    /// Python's `repr(value)`: like `py_str` but strings are quoted, as inside a tuple.
+    pub fn py_repr(&self) -> String {
+        match self {
+            Value::Str(s) => python_str_repr(s),
+            other => other.py_str(),
         }
     }
 
@@ -81,6 +99,7 @@ impl PartialEq for Value {
             (Value::None, Value::None) => true,
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Tuple(a), Value::Tuple(b)) => a == b,
             (a, b) => match (a.as_f64(), b.as_f64()) {
                 (Some(x), Some(y)) => x == y,
                 _ => false,
@@ -99,6 +118,10 @@ impl Hash for Value {
             Value::Str(s) => {
                 1u8.hash(state);
                 s.hash(state);
+            }
+            Value::Tuple(items) => {
+                3u8.hash(state);
+                items.hash(state);
             }
             number => {
                 let x = number.as_f64().unwrap_or(f64::NAN);
@@ -143,6 +166,42 @@ impl From<&str> for Value {
     }
 }
 
+/// Python's `repr(tuple)`: `(1, 'a')`, with the trailing comma of a one-element tuple.
+fn tuple_repr(items: &[Value]) -> String {
+    let parts: Vec<String> = items.iter().map(Value::py_repr).collect();
+    if parts.len() == 1 {
+        format!("({},)", parts[0])
+    } else {
+        format!("({})", parts.join(", "))
+    }
+}
+
+/// Python's `repr(str)`: single quotes unless the text holds a single quote and no double quote.
+pub fn python_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 /// Python's `repr(float)`: shortest round-trip digits, fixed notation for exponents in [-4, 16).
 pub fn python_float_repr(x: f64) -> String {
     if x.is_nan() {
@@ -168,7 +227,11 @@ pub fn python_float_repr(x: f64) -> String {
         } else if point as usize >= digits.len() {
             format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
         };
         format!("{sign}{body}")
     } else {
