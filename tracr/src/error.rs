@@ -15,6 +15,32 @@ pub enum Error {
     /// A model input the compiled model cannot encode (no BOS, unknown token, too long).
     #[error("input: {0}")]
     Input(String),
+    /// Evaluating a RASP node raised what Python would raise (a TypeError in a Map, a None key, ...).
+    #[error("evaluating `{label}`: {reason}")]
+    Eval {
+        /// The label of the node whose evaluation failed.
+        label: String,
+        /// What went wrong, in Python's words where Python has some.
+        reason: String,
+    },
+    /// A RASP expression Tracr cannot compile (its `validating` module's verdict or the compiler's).
+    #[error("unsupported RASP expression `{label}`: {reason}")]
+    Unsupported {
+        /// The label of the offending node.
+        label: String,
+        /// Tracr's reason.
+        reason: String,
+    },
+    /// A compiler-reserved token (BOS or PAD) appears in the vocabulary.
+    #[error(
+        "Compiler {role} token must not be present in the vocab. Found '{token}' in the vocab"
+    )]
+    ReservedToken {
+        /// `BOS` or `PAD`.
+        role: &'static str,
+        /// The reserved token found.
+        token: String,
+    },
 }
 
 /// The crate's result type.

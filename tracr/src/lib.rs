@@ -2,5 +2,8 @@
 
 pub mod craft;
 pub mod error;
+pub mod graph;
+pub mod library;
 pub mod model;
+pub mod rasp;
 pub mod value;

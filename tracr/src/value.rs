@@ -19,7 +19,7 @@ pub enum Value {
     Float(f64),
     /// A string token.
     Str(String),
-    /// A tuple, as produced by `make_nary_sequencemap` and used in Tracr's hidden-neuron names.
+    /// A Python tuple, as built by `make_nary_sequencemap`'s intermediate SOps.
     Tuple(Vec<Value>),
 }
 
@@ -50,7 +50,7 @@ impl Value {
             (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
             (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
             (Value::Tuple(a), Value::Tuple(b)) => {
-                // Python compares tuples at their first unequal item, then by length.
+                // Python compares tuples at their first unequal element, then by length.
                 match a.iter().zip(b).find(|(x, y)| x != y) {
                     Some((x, y)) => x.py_cmp(y),
                     None => Some(a.len().cmp(&b.len())),
@@ -72,27 +72,14 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Float(x) => python_float_repr(*x),
             Value::Str(s) => s.clone(),
-            Value::Tuple(items) => {
-                let inner: Vec<String> = items.iter().map(Value::py_repr).collect();
-                if inner.len() == 1 {
-                    format!("({},)", inner[0])
-                } else {
-                    format!("({})", inner.join(", "))
-                }
-            }
+            Value::Tuple(items) => tuple_repr(items),
         }
     }
 
-    /// Python's `repr(value)`: like `str` but strings are quoted, as inside a printed tuple.
+    /// Python's `repr(value)`: like `py_str` but strings are quoted, as inside a tuple.
     pub fn py_repr(&self) -> String {
         match self {
-            Value::Str(s) => {
-                if s.contains('\'') && !s.contains('"') {
-                    format!("\"{s}\"")
-                } else {
-                    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-                }
-            }
+            Value::Str(s) => python_str_repr(s),
             other => other.py_str(),
         }
     }
@@ -177,6 +164,42 @@ impl From<&str> for Value {
     fn from(s: &str) -> Self {
         Value::Str(s.to_string())
     }
+}
+
+/// Python's `repr(tuple)`: `(1, 'a')`, with the trailing comma of a one-element tuple.
+fn tuple_repr(items: &[Value]) -> String {
+    let parts: Vec<String> = items.iter().map(Value::py_repr).collect();
+    if parts.len() == 1 {
+        format!("({},)", parts[0])
+    } else {
+        format!("({})", parts.join(", "))
+    }
+}
+
+/// Python's `repr(str)`: single quotes unless the text holds a single quote and no double quote.
+pub fn python_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
 }
 
 /// Python's `repr(float)`: shortest round-trip digits, fixed notation for exponents in [-4, 16).
