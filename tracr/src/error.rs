@@ -15,6 +15,20 @@ pub enum Error {
     /// A model input the compiled model cannot encode (no BOS, unknown token, too long).
     #[error("input: {0}")]
     Input(String),
+    /// Tracr sizes heads by their widest `W_qk` side; a head whose `W_ov` is wider does not fit
+    /// (Tracr crashes with a broadcast error here).
+    #[error(
+        "attention head `{label}` writes {value_width} dimensions but the model's key_size is {key_size} \
+         (Tracr sizes heads by W_qk only); widen its selector's query or key space"
+    )]
+    KeySizeTooSmall {
+        /// The Aggregate's label.
+        label: String,
+        /// Its output width.
+        value_width: usize,
+        /// The model's key size.
+        key_size: usize,
+    },
     /// Evaluating a RASP node raised what Python would raise (a TypeError in a Map, a None key, ...).
     #[error("evaluating `{label}`: {reason}")]
     Eval {

@@ -1,9 +1,17 @@
 //! A Rust port of DeepMind's Tracr: RASP programs evaluated and compiled to transformer weights.
 
+pub mod allocate;
+pub mod assemble;
+pub mod basis;
+pub mod compile;
 pub mod craft;
 pub mod error;
 pub mod graph;
 pub mod library;
+pub mod lower;
 pub mod model;
 pub mod rasp;
 pub mod value;
+
+pub use compile::{compile, CompileOptions};
+pub use model::CompiledModel;
