@@ -70,7 +70,10 @@ impl RaspGraph {
     }
 
     /// The label this extraction gave an expression object, if it is part of the program.
-    pub fn label_of(&self, expr: &Expr) -> Option<&str> {
+    pub fn label_of<'a>(&'a self, expr: &Expr) -> Option<&'a str> {
+        if let Some(fixed) = expr.fixed_label() {
+            return self.index_by_label.contains_key(fixed).then_some(fixed);
+        }
         self.label_by_object
             .get(&expr.object_id())
             .map(String::as_str)
