@@ -367,7 +367,11 @@ fn test_cases_give_tracrs_expected_outputs() {
         .into_iter()
         .chain(non_causal_cases())
         .collect();
-    assert_eq!(cases.len(), 43, "Tracr has 10 universal and 33 further TEST_CASES");
+    assert_eq!(
+        cases.len(),
+        43,
+        "Tracr has 10 universal and 33 further TEST_CASES"
+    );
     for case in &cases {
         check(case, false);
     }
