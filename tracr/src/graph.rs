@@ -60,8 +60,9 @@ impl RaspGraph {
 
     /// The node with this label, or an error naming the label.
     pub fn require(&self, label: &str) -> Result<&RaspNode> {
-        self.node(label)
-            .ok_or_else(|| Error::Message(format!("no node labelled `{label}` in the RASP graph")))
+        self.node(label).ok_or_else(|| Error::UnknownNode {
+            label: label.to_string(),
+        })
     }
 
     /// The sink node (the program's output).

@@ -141,7 +141,9 @@ pub fn dynamic_validate(graph: &RaspGraph, xs: &[Value]) -> Result<Vec<Unsupport
         values
             .get(label)
             .and_then(NodeValue::as_sequence)
-            .ok_or_else(|| Error::Message(format!("no SOp value for `{label}` in the RASP graph")))
+            .ok_or_else(|| Error::UnknownNode {
+                label: label.to_string(),
+            })
     };
     let mut issues = Vec::new();
     // Tracr's evaluator finishes children before parents, so report in reverse BFS order.
@@ -152,9 +154,12 @@ pub fn dynamic_validate(graph: &RaspGraph, xs: &[Value]) -> Result<Vec<Unsupport
         let SOpKind::Aggregate { sop: input, .. } = sop.kind() else {
             continue;
         };
-        let input_label = graph.label_of(&Expr::SOp(input.clone())).ok_or_else(|| {
-            Error::Message(format!("the input of `{}` is not in the graph", node.label))
-        })?;
+        let input_label =
+            graph
+                .label_of(&Expr::SOp(input.clone()))
+                .ok_or_else(|| Error::UnknownNode {
+                    label: format!("input of {}", node.label),
+                })?;
         let agg_in: HashSet<&Value> = sequence(input_label)?.iter().collect();
         let out = sequence(&node.label)?;
         if sop.is_categorical() && !out.iter().all(|v| *v == Value::None || agg_in.contains(v)) {
