@@ -80,6 +80,41 @@ impl RaspGraph {
             .map(String::as_str)
     }
 
+    /// The distinct children of a node in `children` order (networkx's `predecessors`).
+    pub fn predecessors(&self, label: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for child in self.node(label).map_or(&[][..], |n| &n.children[..]) {
+            if !out.contains(&child.as_str()) {
+                out.push(child);
+            }
+        }
+        out
+    }
+
+    /// For every SOp node (in node order), the SOps it reads, with selectors contracted to the
+    /// SOps they compare: the oracle fixtures' `sop_deps`.
+    pub fn sop_deps(&self) -> Vec<(String, Vec<String>)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.is_sop())
+            .map(|n| {
+                let mut deps: Vec<String> = Vec::new();
+                for p in self.predecessors(&n.label) {
+                    let through = match self.node(p) {
+                        Some(pn) if !pn.is_sop() => self.predecessors(p),
+                        _ => vec![p],
+                    };
+                    for q in through {
+                        if !deps.iter().any(|d| d == q) {
+                            deps.push(q.to_string());
+                        }
+                    }
+                }
+                (n.label.clone(), deps)
+            })
+            .collect()
+    }
+
     /// Every label, in node order.
     pub fn labels(&self) -> impl Iterator<Item = &str> {
         self.nodes.iter().map(|n| n.label.as_str())

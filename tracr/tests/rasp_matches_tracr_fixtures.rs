@@ -127,6 +127,13 @@ fn extracted_graph_has_tracrs_labels_children_and_encodings() {
             graph.sources, want_sources,
             "{name}: sources (Tracr's list without repeats)"
         );
+        let want_deps: Vec<(String, Vec<String>)> = fixture["program"]["sop_deps"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), to_strings(v)))
+            .collect();
+        assert_eq!(graph.sop_deps(), want_deps, "{name}: sop_deps");
     }
 }
 
