@@ -45,6 +45,20 @@ pub enum Error {
         /// Tracr's reason.
         reason: String,
     },
+    /// A label that names no node of the RASP graph.
+    #[error("no node labelled `{label}` in the RASP graph")]
+    UnknownNode {
+        /// The label looked up.
+        label: String,
+    },
+    /// A library program was asked for with arguments Tracr's `lib.py` rejects.
+    #[error("{function}: {reason}")]
+    InvalidArgument {
+        /// The library function (`make_shuffle_dyck`, ...).
+        function: &'static str,
+        /// What is wrong with the arguments.
+        reason: String,
+    },
     /// A compiler-reserved token (BOS or PAD) appears in the vocabulary.
     #[error(
         "Compiler {role} token must not be present in the vocab. Found '{token}' in the vocab"

@@ -60,8 +60,9 @@ impl RaspGraph {
 
     /// The node with this label, or an error naming the label.
     pub fn require(&self, label: &str) -> Result<&RaspNode> {
-        self.node(label)
-            .ok_or_else(|| Error::Message(format!("no node labelled `{label}` in the RASP graph")))
+        self.node(label).ok_or_else(|| Error::UnknownNode {
+            label: label.to_string(),
+        })
     }
 
     /// The sink node (the program's output).
@@ -70,10 +71,48 @@ impl RaspGraph {
     }
 
     /// The label this extraction gave an expression object, if it is part of the program.
-    pub fn label_of(&self, expr: &Expr) -> Option<&str> {
+    pub fn label_of<'a>(&'a self, expr: &Expr) -> Option<&'a str> {
+        if let Some(fixed) = expr.fixed_label() {
+            return self.index_by_label.contains_key(fixed).then_some(fixed);
+        }
         self.label_by_object
             .get(&expr.object_id())
             .map(String::as_str)
+    }
+
+    /// The distinct children of a node in `children` order (networkx's `predecessors`).
+    pub fn predecessors(&self, label: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for child in self.node(label).map_or(&[][..], |n| &n.children[..]) {
+            if !out.contains(&child.as_str()) {
+                out.push(child);
+            }
+        }
+        out
+    }
+
+    /// For every SOp node (in node order), the SOps it reads, with selectors contracted to the
+    /// SOps they compare: the oracle fixtures' `sop_deps`.
+    pub fn sop_deps(&self) -> Vec<(String, Vec<String>)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.is_sop())
+            .map(|n| {
+                let mut deps: Vec<String> = Vec::new();
+                for p in self.predecessors(&n.label) {
+                    let through = match self.node(p) {
+                        Some(pn) if !pn.is_sop() => self.predecessors(p),
+                        _ => vec![p],
+                    };
+                    for q in through {
+                        if !deps.iter().any(|d| d == q) {
+                            deps.push(q.to_string());
+                        }
+                    }
+                }
+                (n.label.clone(), deps)
+            })
+            .collect()
     }
 
     /// Every label, in node order.

@@ -43,17 +43,19 @@ pub fn make_pair_balance(sop: &SOp, open_token: &str, close_token: &str) -> SOp 
 /// Tracr's `make_shuffle_dyck`: 1 where every pair type is balanced (each pair is two characters).
 pub fn make_shuffle_dyck(pairs: &[&str]) -> Result<SOp> {
     if pairs.is_empty() {
-        return Err(Error::Message(
-            "make_shuffle_dyck needs at least one pair".into(),
-        ));
+        return Err(Error::InvalidArgument {
+            function: "make_shuffle_dyck",
+            reason: "needs at least one pair".into(),
+        });
     }
     let mut balances = Vec::with_capacity(pairs.len());
     for pair in pairs {
         let chars: Vec<char> = pair.chars().collect();
         let [open, close] = chars[..] else {
-            return Err(Error::Message(format!(
-                "make_shuffle_dyck pair `{pair}` must be exactly two characters, open then close"
-            )));
+            return Err(Error::InvalidArgument {
+                function: "make_shuffle_dyck",
+                reason: format!("pair `{pair}` must be exactly two characters, open then close"),
+            });
         };
         let balance = make_pair_balance(&tokens(), &open.to_string(), &close.to_string())
             .named(format!("balance_{pair}"));
@@ -151,9 +153,10 @@ pub fn detect_pattern(sop: &SOp, pattern: &[Value]) -> Result<SOp> {
 /// `detect_pattern` where `pattern_str` is Python's `str(pattern)`, which goes into the name.
 fn detect_pattern_named(sop: &SOp, pattern: &[Value], pattern_str: &str) -> Result<SOp> {
     if pattern.is_empty() {
-        return Err(Error::Message(format!(
-            "Length of `pattern` must be at least 1. Got {pattern_str}"
-        )));
+        return Err(Error::InvalidArgument {
+            function: "detect_pattern",
+            reason: format!("Length of `pattern` must be at least 1. Got {pattern_str}"),
+        });
     }
     let mut detectors: Vec<SOp> = pattern
         .iter()
@@ -197,9 +200,10 @@ pub fn make_nary_sequencemap(
     f: impl Fn(&[Value]) -> PyResult<Value> + Send + Sync + 'static,
     sops: &[SOp],
 ) -> Result<SOp> {
-    let (first, rest) = sops
-        .split_first()
-        .ok_or_else(|| Error::Message("make_nary_sequencemap needs at least one SOp".into()))?;
+    let (first, rest) = sops.split_first().ok_or_else(|| Error::InvalidArgument {
+        function: "make_nary_sequencemap",
+        reason: "needs at least one SOp".into(),
+    })?;
     let mut values = first.clone();
     for sop in rest {
         let pack = SeqMapFn::new(|x, y| {

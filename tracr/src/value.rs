@@ -276,4 +276,28 @@ mod tests {
         assert_ne!(Value::Str("1".into()), Value::Int(1));
         assert_eq!(Value::Str("a".into()).py_lt(&Value::Int(1)), None);
     }
+
+    #[test]
+    fn tuples_print_compare_and_hash_like_python() {
+        let t = |items: Vec<Value>| Value::Tuple(items);
+        assert_eq!(
+            t(vec![Value::Int(1), Value::from("a")]).py_str(),
+            "(1, 'a')"
+        );
+        assert_eq!(t(vec![Value::Float(0.5)]).py_str(), "(0.5,)");
+        assert_eq!(t(vec![]).py_str(), "()");
+        assert_eq!(
+            t(vec![Value::Int(1), Value::Int(2)]).py_cmp(&t(vec![Value::Int(1), Value::Int(3)])),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            t(vec![Value::Int(1)]).py_cmp(&t(vec![Value::Int(1), Value::Int(0)])),
+            Some(Ordering::Less)
+        );
+        assert_eq!(t(vec![Value::Bool(true)]), t(vec![Value::Int(1)]));
+        let mut set = std::collections::HashSet::new();
+        set.insert(t(vec![Value::Bool(true), Value::Float(2.0)]));
+        assert!(set.contains(&t(vec![Value::Int(1), Value::Int(2)])));
+        assert_eq!(Value::from("it's").py_repr(), "\"it's\"");
+    }
 }

@@ -127,6 +127,13 @@ fn extracted_graph_has_tracrs_labels_children_and_encodings() {
             graph.sources, want_sources,
             "{name}: sources (Tracr's list without repeats)"
         );
+        let want_deps: Vec<(String, Vec<String>)> = fixture["program"]["sop_deps"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), to_strings(v)))
+            .collect();
+        assert_eq!(graph.sop_deps(), want_deps, "{name}: sop_deps");
     }
 }
 
@@ -215,4 +222,106 @@ fn fixture_values_parse_as_tuples_for_nary_sequencemap() {
     let fixture = load("nary_sequencemap");
     let values = &fixture["inputs"][0]["rasp_node_values"]["sequence_map_2"];
     assert!(matches!(to_value(&values[0]), Value::Tuple(ref t) if t.len() == 3));
+}
+
+/// A fixture table cell computed by a RASP function: `None` where Tracr's `call` swallowed an ArithmeticError.
+fn swallow_arithmetic(result: Result<Value, tracr::rasp::PyError>) -> Value {
+    match result {
+        Ok(v) => v,
+        Err(e) if e.is_arithmetic() => Value::None,
+        Err(e) => panic!("a fixture table cell raised {e}"),
+    }
+}
+
+#[test]
+fn functions_and_predicates_reproduce_tracrs_tables_on_whole_value_sets() {
+    use tracr::rasp::{Predicate, SOpKind, SelectorKind};
+    let mut cells = 0usize;
+    for name in fixture_names() {
+        let program = by_name(&name).unwrap();
+        let graph = extract(&program.program).unwrap();
+        let fixture = load(&name);
+        for (node, json) in graph
+            .nodes
+            .iter()
+            .zip(fixture["program"]["nodes"].as_array().unwrap())
+        {
+            let rows = |key: &str| -> Vec<Vec<Value>> {
+                json[key]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{name}: {} has no {key}", node.label))
+                    .iter()
+                    .map(to_values)
+                    .collect()
+            };
+            let what = format!("{name}: {}", node.label);
+            if let Some(sop) = node.expr.as_sop() {
+                match sop.kind() {
+                    SOpKind::Map { f, .. } => {
+                        for row in rows("fn_table") {
+                            let got = swallow_arithmetic(f.call(&row[0]));
+                            assert!(
+                                same_value(&got, &row[1]),
+                                "{what}: f({:?}) = {got:?}, want {:?}",
+                                row[0],
+                                row[1]
+                            );
+                            cells += 1;
+                        }
+                    }
+                    SOpKind::SequenceMap { f, .. } => {
+                        for row in rows("fn_table") {
+                            let got = swallow_arithmetic(f.call(&row[0], &row[1]));
+                            assert!(
+                                same_value(&got, &row[2]),
+                                "{what}: f({:?}, {:?}) = {got:?}, want {:?}",
+                                row[0],
+                                row[1],
+                                row[2]
+                            );
+                            cells += 1;
+                        }
+                    }
+                    SOpKind::LinearSequenceMap {
+                        fst_fac, snd_fac, ..
+                    } => {
+                        assert_eq!(Some(*fst_fac), json["fst_fac"].as_f64(), "{what}: fst_fac");
+                        assert_eq!(Some(*snd_fac), json["snd_fac"].as_f64(), "{what}: snd_fac");
+                    }
+                    SOpKind::Aggregate { default, .. } => {
+                        let want = to_value(&json["default"]);
+                        assert!(
+                            same_value(default, &want),
+                            "{what}: default {default:?}, want {want:?}"
+                        );
+                    }
+                    _ => {}
+                }
+            } else if let Some(SelectorKind::Select { predicate, .. }) =
+                node.expr.as_selector().map(|s| s.kind())
+            {
+                let kind = match predicate {
+                    Predicate::Comparison(c) => c.to_string(),
+                    _ => "custom".to_string(),
+                };
+                assert_eq!(
+                    kind,
+                    json["predicate"].as_str().unwrap(),
+                    "{what}: predicate"
+                );
+                for row in rows("predicate_table") {
+                    let got = predicate.apply(&row[0], &row[1]).unwrap();
+                    assert_eq!(
+                        Value::Bool(got),
+                        row[2],
+                        "{what}: predicate({:?}, {:?})",
+                        row[0],
+                        row[1]
+                    );
+                    cells += 1;
+                }
+            }
+        }
+    }
+    assert!(cells > 500, "only {cells} table cells checked");
 }

@@ -137,11 +137,13 @@ fn compiler_reason(expr: &Expr) -> Option<String> {
 /// Tracr reports an Aggregate once per evaluation path to it; this port reports it once.
 pub fn dynamic_validate(graph: &RaspGraph, xs: &[Value]) -> Result<Vec<Unsupported>> {
     let values = Evaluator::new(false).evaluate_all(graph, xs)?;
-    let sequence = |label: &str| -> &[Value] {
+    let sequence = |label: &str| -> Result<&[Value]> {
         values
             .get(label)
             .and_then(NodeValue::as_sequence)
-            .unwrap_or(&[])
+            .ok_or_else(|| Error::UnknownNode {
+                label: label.to_string(),
+            })
     };
     let mut issues = Vec::new();
     // Tracr's evaluator finishes children before parents, so report in reverse BFS order.
@@ -152,11 +154,14 @@ pub fn dynamic_validate(graph: &RaspGraph, xs: &[Value]) -> Result<Vec<Unsupport
         let SOpKind::Aggregate { sop: input, .. } = sop.kind() else {
             continue;
         };
-        let input_label = graph
-            .label_of(&Expr::SOp(input.clone()))
-            .unwrap_or_default();
-        let agg_in: HashSet<&Value> = sequence(input_label).iter().collect();
-        let out = sequence(&node.label);
+        let input_label =
+            graph
+                .label_of(&Expr::SOp(input.clone()))
+                .ok_or_else(|| Error::UnknownNode {
+                    label: format!("input of {}", node.label),
+                })?;
+        let agg_in: HashSet<&Value> = sequence(input_label)?.iter().collect();
+        let out = sequence(&node.label)?;
         if sop.is_categorical() && !out.iter().all(|v| *v == Value::None || agg_in.contains(v)) {
             issues.push(Unsupported {
                 label: node.label.clone(),
