@@ -224,3 +224,269 @@ pub fn join_vector_spaces(spaces: &[&VectorSpace]) -> VectorSpace {
     // Tracr sorts twice (once in join, once in the constructor); with a total order that is once.
     VectorSpace::new(sort_directions(&all))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirs(values: &[Value]) -> Vec<BasisDirection> {
+        values
+            .iter()
+            .map(|v| BasisDirection::new("t", v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn mixed_int_and_str_values_sort_exactly_as_cpython_sorted() {
+        // Expected orders printed by CPython 3.11.7 `sorted()` on directions with Tracr's `__lt__`;
+        // the order is not total on these values, so they pin the algorithm too.
+        let cases: Vec<(Vec<Value>, Vec<Value>)> = vec![
+            (
+                vec![
+                    Value::Int(10),
+                    Value::from("BOS"),
+                    Value::Int(9),
+                    Value::Int(2),
+                ],
+                vec![
+                    Value::Int(2),
+                    Value::Int(9),
+                    Value::Int(10),
+                    Value::from("BOS"),
+                ],
+            ),
+            (
+                vec![
+                    Value::from("10a"),
+                    Value::Int(-1),
+                    Value::from("("),
+                    Value::Int(2),
+                    Value::Int(10),
+                    Value::Int(9),
+                    Value::from("BOS"),
+                    Value::Int(100),
+                    Value::from("5"),
+                ],
+                vec![
+                    Value::from("("),
+                    Value::Int(-1),
+                    Value::Int(9),
+                    Value::Int(10),
+                    Value::from("10a"),
+                    Value::Int(2),
+                    Value::Int(100),
+                    Value::from("5"),
+                    Value::from("BOS"),
+                ],
+            ),
+            (
+                vec![
+                    Value::Int(9),
+                    Value::from("10a"),
+                    Value::from("5"),
+                    Value::from("("),
+                    Value::Int(10),
+                    Value::Int(-1),
+                ],
+                vec![
+                    Value::from("("),
+                    Value::Int(-1),
+                    Value::Int(10),
+                    Value::from("10a"),
+                    Value::from("5"),
+                    Value::Int(9),
+                ],
+            ),
+            (
+                vec![
+                    Value::Int(9),
+                    Value::Int(-1),
+                    Value::from("10a"),
+                    Value::from("("),
+                    Value::from("BOS"),
+                ],
+                vec![
+                    Value::from("("),
+                    Value::Int(-1),
+                    Value::from("10a"),
+                    Value::Int(9),
+                    Value::from("BOS"),
+                ],
+            ),
+            (
+                vec![Value::Int(100), Value::Int(2), Value::from("10a")],
+                vec![Value::from("10a"), Value::Int(2), Value::Int(100)],
+            ),
+            (
+                vec![
+                    Value::Int(9),
+                    Value::Int(2),
+                    Value::Int(100),
+                    Value::from("10a"),
+                    Value::from("("),
+                    Value::Int(10),
+                    Value::from("BOS"),
+                    Value::Int(-1),
+                ],
+                vec![
+                    Value::from("("),
+                    Value::Int(-1),
+                    Value::from("10a"),
+                    Value::Int(2),
+                    Value::Int(9),
+                    Value::Int(10),
+                    Value::Int(100),
+                    Value::from("BOS"),
+                ],
+            ),
+            (
+                vec![
+                    Value::Int(2),
+                    Value::from("10a"),
+                    Value::from("5"),
+                    Value::Int(9),
+                    Value::Int(-1),
+                    Value::from("("),
+                    Value::from("BOS"),
+                    Value::Int(10),
+                ],
+                vec![
+                    Value::from("("),
+                    Value::Int(-1),
+                    Value::from("10a"),
+                    Value::Int(2),
+                    Value::from("5"),
+                    Value::Int(9),
+                    Value::Int(10),
+                    Value::from("BOS"),
+                ],
+            ),
+            (
+                vec![Value::from("("), Value::Int(100), Value::from("BOS")],
+                vec![Value::from("("), Value::Int(100), Value::from("BOS")],
+            ),
+            (
+                vec![
+                    Value::Int(2),
+                    Value::from("BOS"),
+                    Value::from("5"),
+                    Value::from("10a"),
+                    Value::Int(-1),
+                    Value::from("("),
+                    Value::Int(100),
+                    Value::Int(9),
+                    Value::Int(10),
+                ],
+                vec![
+                    Value::from("("),
+                    Value::Int(-1),
+                    Value::Int(10),
+                    Value::from("10a"),
+                    Value::Int(2),
+                    Value::Int(100),
+                    Value::from("5"),
+                    Value::Int(9),
+                    Value::from("BOS"),
+                ],
+            ),
+            (
+                vec![
+                    Value::Int(100),
+                    Value::Int(-1),
+                    Value::from("("),
+                    Value::Int(10),
+                ],
+                vec![
+                    Value::from("("),
+                    Value::Int(-1),
+                    Value::Int(10),
+                    Value::Int(100),
+                ],
+            ),
+            (
+                vec![
+                    Value::Int(-1),
+                    Value::from("("),
+                    Value::Int(9),
+                    Value::Int(2),
+                    Value::from("BOS"),
+                ],
+                vec![
+                    Value::from("("),
+                    Value::Int(-1),
+                    Value::Int(2),
+                    Value::Int(9),
+                    Value::from("BOS"),
+                ],
+            ),
+            (
+                vec![Value::from("5"), Value::Int(100), Value::Int(-1)],
+                vec![Value::Int(-1), Value::Int(100), Value::from("5")],
+            ),
+        ];
+        for (input, expected) in cases {
+            let got: Vec<Value> = sort_directions(&dirs(&input))
+                .into_iter()
+                .map(|d| d.value.unwrap())
+                .collect();
+            assert_eq!(got, expected, "sorting {input:?}");
+        }
+    }
+
+    #[test]
+    fn integers_sort_numerically_before_bos_and_pad() {
+        let tokens = [11, 9, 1, 10, 2].map(Value::Int).to_vec();
+        let mut values = tokens.clone();
+        values.extend([Value::from("compiler_pad"), Value::from("BOS")]);
+        let space = VectorSpace::from_values("tokens", &values);
+        assert_eq!(
+            space.labels(),
+            [
+                "tokens:1",
+                "tokens:2",
+                "tokens:9",
+                "tokens:10",
+                "tokens:11",
+                "tokens:BOS",
+                "tokens:compiler_pad"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_valueless_direction_sorts_before_valued_ones_of_its_name() {
+        let space = VectorSpace::new(vec![
+            BasisDirection::new("x", Value::Int(1)),
+            BasisDirection::named("x"),
+            BasisDirection::named("one"),
+        ]);
+        assert_eq!(space.labels(), ["one", "x", "x:1"]);
+    }
+
+    #[test]
+    fn direct_sum_rejects_overlap_and_join_merges_it() {
+        let a = VectorSpace::from_names(&["a", "b"]);
+        let b = VectorSpace::from_names(&["b", "c"]);
+        assert!(matches!(direct_sum(&[&a, &b]), Err(Error::Craft(_))));
+        assert_eq!(join_vector_spaces(&[&b, &a]).labels(), ["a", "b", "c"]);
+        assert_eq!(
+            direct_sum(&[&a, &VectorSpace::from_names(&["c"])])
+                .unwrap()
+                .labels(),
+            ["a", "b", "c"]
+        );
+    }
+
+    #[test]
+    fn true_and_one_are_the_same_direction_as_in_python() {
+        assert_eq!(
+            BasisDirection::new("x", Value::Bool(true)),
+            BasisDirection::new("x", Value::Int(1))
+        );
+        let joined = join_vector_spaces(&[
+            &VectorSpace::from_values("x", &[Value::Bool(true)]),
+            &VectorSpace::from_values("x", &[Value::Int(1)]),
+        ]);
+        assert_eq!(joined.labels(), ["x:True"]);
+    }
+}

@@ -142,3 +142,48 @@ pub fn one_hot(space: &VectorSpace, direction: &BasisDirection) -> Result<Array1
     v[i] = 1.0;
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn combine_in_parallel_sums_the_actions_on_shared_directions() {
+        let ab = VectorSpace::from_names(&["a", "b"]);
+        let bc = VectorSpace::from_names(&["b", "c"]);
+        let out = VectorSpace::from_names(&["y"]);
+        let f = Linear {
+            input_space: ab,
+            output_space: out.clone(),
+            matrix: array![[1.0], [2.0]],
+        };
+        let g = Linear {
+            input_space: bc,
+            output_space: out,
+            matrix: array![[10.0], [20.0]],
+        };
+        let h = Linear::combine_in_parallel(&[&f, &g]);
+        assert_eq!(h.input_space.labels(), ["a", "b", "c"]);
+        assert_eq!(h.matrix, array![[1.0], [12.0], [20.0]]);
+    }
+
+    #[test]
+    fn project_keeps_exactly_the_shared_directions() {
+        let from = VectorSpace::from_names(&["a", "b", "c"]);
+        let to = VectorSpace::from_names(&["c", "a", "z"]);
+        let p = project(&from, &to);
+        assert_eq!(to.labels(), ["a", "c", "z"]);
+        assert_eq!(
+            p.matrix,
+            array![[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+        );
+    }
+
+    #[test]
+    fn from_action_rejects_images_of_the_wrong_width() {
+        let space = VectorSpace::from_names(&["a"]);
+        let result = Linear::from_action(space.clone(), space, |_| Ok(Array1::zeros(2)));
+        assert!(matches!(result, Err(Error::Craft(_))));
+    }
+}
