@@ -41,6 +41,12 @@ pub fn compile(
     max_seq_len: usize,
     options: &CompileOptions,
 ) -> Result<CompiledModel> {
+    if max_seq_len == 0 {
+        return Err(Error::InvalidArgument {
+            function: "compile",
+            reason: "max_seq_len must be at least 1".into(),
+        });
+    }
     for (role, token) in [("BOS", &options.bos), ("PAD", &options.pad)] {
         if vocab.contains(&Value::Str(token.clone())) {
             return Err(Error::ReservedToken {

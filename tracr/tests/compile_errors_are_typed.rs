@@ -79,3 +79,10 @@ fn the_length_primitive_is_unsupported() {
     let err = compile(&program, &letters("ab"), 3, &CompileOptions::default()).unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err}");
 }
+
+#[test]
+fn a_zero_max_seq_len_is_an_invalid_argument() {
+    let program = tracr::library::make_length();
+    let err = compile(&program, &letters("ab"), 0, &CompileOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+}
