@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::craft::bases::{join_vector_spaces, VectorSpace};
-use crate::craft::blocks::{AttentionHead, Block, Mlp};
+use crate::craft::blocks::{
+    AttentionHead, Block, HalfLayerBlock, Mlp, MultiAttentionHead, SeriesWithResiduals,
+};
 use crate::error::{Error, Result};
 use crate::graph::RaspGraph;
 use crate::lower::{Component, SelectorRoles};
@@ -43,6 +45,23 @@ pub struct CraftModel {
     pub half_layers: Vec<(usize, HalfLayer)>,
     /// The sorted union of every block's residual space.
     pub residual_space: VectorSpace,
+}
+
+impl CraftModel {
+    /// The half-layers as Tracr's craft model: heads side by side, then combined MLPs, in order.
+    pub fn as_series(&self) -> SeriesWithResiduals {
+        let blocks = self
+            .half_layers
+            .iter()
+            .map(|(_, half)| match half {
+                HalfLayer::Attention(heads) => HalfLayerBlock::Attention(MultiAttentionHead {
+                    heads: heads.iter().map(|(_, h)| h.clone()).collect(),
+                }),
+                HalfLayer::Mlp { combined, .. } => HalfLayerBlock::Mlp(combined.clone()),
+            })
+            .collect();
+        SeriesWithResiduals { blocks }
+    }
 }
 
 /// The longest path (counting SOps only) from a source to each node; unreachable nodes get -1.

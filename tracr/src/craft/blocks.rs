@@ -1,7 +1,9 @@
 //! Transformer building blocks over named spaces (Tracr's `craft.transformers`).
 
+use ndarray::Array2;
+
 use super::bases::{join_vector_spaces, VectorSpace};
-use super::linear::{Linear, ScalarBilinear};
+use super::linear::{project, Linear, ScalarBilinear};
 use crate::error::{Error, Result};
 
 /// One attention head: logits `q W_qk kᵀ` (no scaling in craft), values written through `W_ov`.
@@ -139,4 +141,91 @@ pub enum Block {
     Mlp(Mlp),
     /// A SelectorWidth: an attention head followed by an MLP.
     AttentionThenMlp(AttentionHead, Mlp),
+}
+
+/// `x` (rows in `from`'s basis) re-expressed in `to`'s basis, dropping what `to` lacks.
+fn reexpress(x: &Array2<f64>, from: &VectorSpace, to: &VectorSpace) -> Array2<f64> {
+    x.dot(&project(from, to).matrix)
+}
+
+impl AttentionHead {
+    /// The head's output for rows `x` in its residual basis: `softmax(q W_qk kᵀ) · v W_ov`, unscaled as in craft.
+    pub fn apply(&self, x: &Array2<f64>) -> Array2<f64> {
+        let res = &self.residual_space;
+        let q = reexpress(x, res, &self.w_qk.left_space);
+        let k = reexpress(x, res, &self.w_qk.right_space);
+        let mut logits = q.dot(&self.w_qk.matrix).dot(&k.t());
+        if self.causal {
+            for ((i, j), z) in logits.indexed_iter_mut() {
+                if j > i {
+                    *z = f64::NEG_INFINITY;
+                }
+            }
+        }
+        for mut row in logits.rows_mut() {
+            let max = row.fold(f64::NEG_INFINITY, |m, &z| m.max(z));
+            row.mapv_inplace(|z| (z - max).exp());
+            let sum = row.sum();
+            row /= sum;
+        }
+        let values = reexpress(x, res, &self.w_ov.input_space).dot(&self.w_ov.matrix);
+        logits.dot(&reexpress(&values, &self.w_ov.output_space, res))
+    }
+}
+
+impl Mlp {
+    /// The MLP's output for rows `x` in its residual basis: `snd(relu(fst(x)))`.
+    pub fn apply(&self, x: &Array2<f64>) -> Array2<f64> {
+        let hidden = reexpress(x, &self.residual_space, &self.fst.input_space)
+            .dot(&self.fst.matrix)
+            .mapv(|z| z.max(0.0));
+        reexpress(
+            &hidden.dot(&self.snd.matrix),
+            &self.snd.output_space,
+            &self.residual_space,
+        )
+    }
+}
+
+impl HalfLayerBlock {
+    /// The residual space the block reads and writes.
+    pub fn residual_space(&self) -> VectorSpace {
+        match self {
+            HalfLayerBlock::Attention(m) => {
+                let spaces: Vec<&VectorSpace> = m.heads.iter().map(|h| &h.residual_space).collect();
+                join_vector_spaces(&spaces)
+            }
+            HalfLayerBlock::Mlp(m) => m.residual_space.clone(),
+        }
+    }
+
+    /// The block's output for rows `x` in [`HalfLayerBlock::residual_space`]'s basis.
+    pub fn apply(&self, x: &Array2<f64>) -> Array2<f64> {
+        match self {
+            HalfLayerBlock::Mlp(m) => m.apply(x),
+            HalfLayerBlock::Attention(m) => {
+                let res = self.residual_space();
+                let mut out = Array2::zeros(x.raw_dim());
+                for head in &m.heads {
+                    let head_x = reexpress(x, &res, &head.residual_space);
+                    out += &reexpress(&head.apply(&head_x), &head.residual_space, &res);
+                }
+                out
+            }
+        }
+    }
+}
+
+impl SeriesWithResiduals {
+    /// Runs the blocks in order on rows `x` in [`SeriesWithResiduals::residual_space`]'s basis, adding each output.
+    pub fn apply(&self, x: &Array2<f64>) -> Array2<f64> {
+        let res = self.residual_space();
+        let mut x = x.clone();
+        for block in &self.blocks {
+            let space = block.residual_space();
+            let out = block.apply(&reexpress(&x, &res, &space));
+            x += &reexpress(&out, &space, &res);
+        }
+        x
+    }
 }
