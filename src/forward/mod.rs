@@ -25,6 +25,7 @@ use crate::ablation::Ablation;
 use crate::error::{Error, Result};
 use crate::graph::EdgeGraph;
 use crate::model::{OutputKind, Transformer};
+use crate::objective::Metric;
 use pass::{Core, MaskGrads};
 use plan::Plan;
 use workspace::Workspace;
@@ -40,6 +41,10 @@ pub struct MaskedForward {
     reference: Array3<f64>,
     /// Batch size of the last forward (0 before the first).
     last_batch: usize,
+    /// The reference rows of the last `metric*` batch (reused buffer).
+    reference_rows: Array3<f64>,
+    /// ∂metric/∂output of the last `metric_and_gradients` call (reused buffer).
+    grad_output: Array3<f64>,
 }
 
 impl MaskedForward {
@@ -129,6 +134,8 @@ impl MaskedForward {
             num_examples,
             reference,
             last_batch: 0,
+            reference_rows: Array3::zeros((0, 0, 0)),
+            grad_output: Array3::zeros((0, 0, 0)),
         })
     }
 
@@ -218,6 +225,66 @@ impl MaskedForward {
     /// The output of the last forward, `[B, S, outputs]`.
     pub fn output(&self) -> ArrayView3<'_, f64> {
         self.workspace.output.view()
+    }
+
+    /// The metric of the masked model against the full model on the examples `batch`.
+    pub fn metric(
+        &mut self,
+        metric: Metric,
+        batch: &[usize],
+        edge_mask: &[f64],
+        node_mask: &[f64],
+    ) -> Result<f64> {
+        self.forward(batch, edge_mask, node_mask)?;
+        self.gather_reference(batch);
+        metric.value(
+            self.output_kind,
+            self.workspace.output.view(),
+            self.reference_rows.view(),
+        )
+    }
+
+    /// Forward, metric against the full model, and backward in one call: returns the metric and
+    /// writes ∂metric/∂z (edge order) and ∂metric/∂ζ (writer order). The training step's core.
+    pub fn metric_and_gradients(
+        &mut self,
+        metric: Metric,
+        batch: &[usize],
+        edge_mask: &[f64],
+        node_mask: &[f64],
+        grad_edge_mask: &mut [f64],
+        grad_node_mask: &mut [f64],
+    ) -> Result<f64> {
+        self.forward(batch, edge_mask, node_mask)?;
+        self.gather_reference(batch);
+        let mut grad_output = std::mem::take(&mut self.grad_output);
+        if grad_output.dim() != self.workspace.output.dim() {
+            grad_output = Array3::zeros(self.workspace.output.dim());
+        }
+        let result = metric
+            .value_and_gradient(
+                self.output_kind,
+                self.workspace.output.view(),
+                self.reference_rows.view(),
+                grad_output.view_mut(),
+            )
+            .and_then(|value| {
+                self.backward(grad_output.view(), grad_edge_mask, grad_node_mask)?;
+                Ok(value)
+            });
+        self.grad_output = grad_output;
+        result
+    }
+
+    /// Copies the reference rows of `batch` into the reused buffer.
+    fn gather_reference(&mut self, batch: &[usize]) {
+        let (_, seq_len, outputs) = self.reference.dim();
+        if self.reference_rows.dim() != (batch.len(), seq_len, outputs) {
+            self.reference_rows = Array3::zeros((batch.len(), seq_len, outputs));
+        }
+        for (mut row, &n) in self.reference_rows.outer_iter_mut().zip(batch) {
+            row.assign(&self.reference.index_axis(Axis(0), n));
+        }
     }
 
     /// Backward of the last forward: given ∂L/∂output `[B, S, outputs]`, writes ∂L/∂z for every
