@@ -1,4 +1,10 @@
 //! Edge Pruning circuit discovery on transformers, checked against compiled Tracr ground truth.
 
+pub mod ablation;
 pub mod backend;
 pub mod error;
+pub mod forward;
+pub mod graph;
+pub mod model;
+pub mod objective;
+pub mod rng;
