@@ -136,13 +136,15 @@ pub fn parse_program(source: &str) -> Result<ParsedProgram, ParseError> {
         if i + 1 == count {
             output = Some(match item {
                 Item::SOp(sop) => sop,
-                other => return Err(ParseError::new(
-                    position,
-                    format!(
+                other => {
+                    return Err(ParseError::new(
+                        position,
+                        format!(
                         "the last statement is the program's output and must be an SOp, found {}",
                         other.describe()
                     ),
-                )),
+                    ))
+                }
             });
         }
     }

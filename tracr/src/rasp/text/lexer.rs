@@ -267,13 +267,15 @@ impl Lexer {
                     Some('r') => out.push('\r'),
                     Some('0') => out.push('\0'),
                     Some(c @ ('\\' | '\'' | '"')) => out.push(c),
-                    other => return Err(ParseError::new(
-                        position,
-                        format!(
+                    other => {
+                        return Err(ParseError::new(
+                            position,
+                            format!(
                             "unknown escape `\\{}`: expected one of \\n \\t \\r \\0 \\\\ \\' \\\"",
                             other.map(String::from).unwrap_or_default()
                         ),
-                    )),
+                        ))
+                    }
                 },
                 Some(c) => out.push(c),
             }

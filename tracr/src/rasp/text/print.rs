@@ -241,6 +241,10 @@ impl Printer {
             }
         };
         if let Some(name) = selector.explicit_name() {
+            // A replayed `~s` or `s & t` needs parentheses before `.named`.
+            if text.starts_with('~') || text.contains(" & ") || text.contains(" | ") {
+                text = format!("({text})");
+            }
             text = format!("{text}.named({})", python_str_repr(name));
         }
         let var = self.assign(selector.name(), text);
