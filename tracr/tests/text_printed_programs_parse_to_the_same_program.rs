@@ -198,7 +198,9 @@ fn program_text(steps: &[(u8, u32, u32, u32, bool, bool)]) -> String {
             if !is_selector && flag {
                 expr = format!("numerical({expr})");
             }
-            expr = format!("({expr}).named(\"n{i}\")");
+            // Names with quotes, escapes and non-ASCII must survive printing.
+            let odd = ["", "-1", "'q'", "\\\"", "\\n", "²x", " sp"][r as usize % 7];
+            expr = format!("({expr}).named(\"{odd}n{i}\")");
         }
         let var = format!("v{i}");
         lines.push(format!("{var} = {expr}"));

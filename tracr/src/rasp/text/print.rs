@@ -74,7 +74,7 @@ impl Printer {
                 }
             })
             .collect();
-        if base.is_empty() || base.starts_with(|c: char| c.is_ascii_digit()) {
+        if !base.starts_with(|c: char| c.is_alphabetic() || c == '_') {
             base.insert(0, '_');
         }
         let taken = |name: &str, used: &HashSet<String>| {
