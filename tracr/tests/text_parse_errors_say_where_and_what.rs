@@ -120,8 +120,8 @@ fn the_parse_error_is_a_typed_crate_error_with_its_position_in_the_message() {
 }
 
 #[test]
-fn comments_blank_lines_and_brackets_spanning_lines_are_accepted() {
-    let text = "# a comment\n\na = Map(\n    lambda x: x + 1,  # inline\n    tokens,\n)\nb = a.named('b'); c = b\n";
+fn comments_blank_lines_crlf_a_bom_and_brackets_spanning_lines_are_accepted() {
+    let text = "\u{feff}# a comment\r\n\na = Map(\n    lambda x: x + 1,  # inline\n    tokens,\n)\nb = a.named('b'); c = b\n";
     let program = parse_program(text).unwrap();
     assert_eq!(program.output.name(), "b");
     assert_eq!(

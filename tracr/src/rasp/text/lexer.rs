@@ -60,6 +60,8 @@ const OPERATORS: [&str; 27] = [
 
 /// Turns the text into tokens, ending with [`Token::Eof`].
 pub fn tokenize(source: &str) -> Result<Vec<Spanned>, ParseError> {
+    // Editors on Windows may start a UTF-8 file with a byte-order mark.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     Lexer {
         chars: source.chars().collect(),
         index: 0,
