@@ -69,6 +69,43 @@ pub enum Error {
         /// The reserved token found.
         token: String,
     },
+    /// A `.rasp` text could not be parsed; the error says where and what was expected.
+    #[error(transparent)]
+    Parse(#[from] crate::rasp::text::ParseError),
+    /// A program cannot be written as `.rasp` text (e.g. a Map built from a Rust closure).
+    #[error("cannot print `{what}` as .rasp text: {reason}")]
+    Unprintable {
+        /// The expression that has no text form.
+        what: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+    /// A file named on the command line could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        /// The path as given.
+        path: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A library program name that the registry does not know.
+    #[error("unknown library program `{name}`; available: {}", available.join(", "))]
+    UnknownProgram {
+        /// The name asked for.
+        name: String,
+        /// Every registry name.
+        available: Vec<String>,
+    },
+    /// An input token outside the vocabulary the program is checked or run with.
+    #[error("input token `{token}` (position {position}) is not in the vocabulary {{{vocab}}}")]
+    TokenNotInVocab {
+        /// The token as given.
+        token: String,
+        /// Its 0-based position in the input.
+        position: usize,
+        /// The vocabulary, comma-separated.
+        vocab: String,
+    },
 }
 
 /// The crate's result type.

@@ -4,6 +4,7 @@ pub mod eval;
 pub mod expr;
 pub mod functions;
 pub mod py_ops;
+pub mod text;
 pub mod validate;
 
 pub use eval::{evaluate, evaluate_all, evaluate_selector, Evaluator, NodeValue};
