@@ -2,3 +2,6 @@
 
 pub mod backend;
 pub mod error;
+pub mod masks;
+pub mod objective;
+pub mod train;

@@ -1,0 +1,3 @@
+//! The pruning objective: output metric plus sparsity regulariser.
+
+pub mod regulariser;

@@ -1,0 +1,5 @@
+//! Training the masks: AdamW, the schedules, gradient clipping and the loop over a [`crate::backend::Backend`].
+
+pub mod adamw;
+pub mod clip;
+pub mod schedule;
