@@ -4,4 +4,5 @@ pub mod backend;
 pub mod error;
 pub mod masks;
 pub mod objective;
+pub mod rng;
 pub mod train;
