@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod extract;
 pub mod masks;
 pub mod objective;
 pub mod rng;

@@ -201,6 +201,18 @@ impl ParameterLayout {
         }
     }
 
+    /// Whether a writer is an MLP (`m{l}`).
+    pub fn is_mlp_writer(&self, writer: usize) -> bool {
+        writer >= 2 && (writer - 2) % (self.num_heads + 1) == self.num_heads
+    }
+
+    /// Whether a reader is the `.v` input of a head.
+    pub fn is_value_reader(&self, reader: usize) -> bool {
+        let per_layer = 3 * self.num_heads + 1;
+        reader / per_layer < self.num_layers
+            && (2 * self.num_heads..3 * self.num_heads).contains(&(reader % per_layer))
+    }
+
     /// Gathers the log-alpha of every slot of `tensor` from the per-edge, per-node and padding vectors.
     pub fn gather(
         &self,

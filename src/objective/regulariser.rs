@@ -1,6 +1,7 @@
 //! Edge Pruning's targeted-sparsity penalty `λ1 (s − t) + λ2 (s − t)²`, with `s` from the sampled masks.
 
-use crate::backend::Lambdas;
+use crate::backend::{Lambdas, StepRequest, StepResult};
+use crate::masks::sampled::SampledMasks;
 
 /// The penalty on one family of masks (edges or nodes) and its gradients.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +40,40 @@ pub fn sparsity_penalty(z: &[f64], target: f64, lambdas: Lambdas) -> SparsityPen
         grad_lambdas: Lambdas {
             linear: gap,
             quadratic: gap * gap,
+        },
+    }
+}
+
+/// Combines a backend's metric and its gradients with respect to the sampled masks into a full step result:
+/// adds the edge penalty (and the node penalty when `request.node_loss`), then chains to the log-alphas.
+pub fn finish_step(
+    request: &StepRequest<'_>,
+    edges: &SampledMasks,
+    nodes: &SampledMasks,
+    metric: f64,
+    metric_grad_edge_z: &[f64],
+    metric_grad_node_z: &[f64],
+) -> StepResult {
+    let edge = sparsity_penalty(&edges.z, request.edge_target, request.edge_lambdas);
+    let node = sparsity_penalty(&nodes.z, request.node_target, request.node_lambdas);
+    let edge_grad_z: Vec<f64> = metric_grad_edge_z.iter().map(|g| g + edge.grad_z).collect();
+    let node_penalty_grad = if request.node_loss { node.grad_z } else { 0.0 };
+    let node_grad_z: Vec<f64> = metric_grad_node_z
+        .iter()
+        .map(|g| g + node_penalty_grad)
+        .collect();
+    StepResult {
+        loss: metric + edge.loss + if request.node_loss { node.loss } else { 0.0 },
+        metric,
+        edge_sparsity: edge.sparsity,
+        node_sparsity: node.sparsity,
+        grad_edge_log_alpha: edges.chain(&edge_grad_z),
+        grad_node_log_alpha: nodes.chain(&node_grad_z),
+        grad_edge_lambdas: edge.grad_lambdas,
+        grad_node_lambdas: if request.node_loss {
+            node.grad_lambdas
+        } else {
+            Lambdas::default()
         },
     }
 }

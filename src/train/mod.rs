@@ -2,4 +2,7 @@
 
 pub mod adamw;
 pub mod clip;
+pub mod config;
+pub mod sampler;
 pub mod schedule;
+pub mod trainer;

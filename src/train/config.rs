@@ -1,0 +1,128 @@
+//! Hyper-parameters of a pruning run, with Edge Pruning's Tracr settings as presets.
+
+use crate::error::{Error, Result};
+use crate::extract::ExtractionRule;
+
+/// Everything that decides a pruning run (together with the task and the backend).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PruneConfig {
+    /// Optimizer steps (HF `max_steps`).
+    pub steps: usize,
+    /// Examples per step; the last batch of an epoch is smaller (no `drop_last`).
+    pub batch_size: usize,
+    /// Peak learning rate of every log-alpha (Edge Pruning puts node log-alphas in the edge group too).
+    pub log_alpha_lr: f64,
+    /// Peak learning rate of the Lagrange multipliers.
+    pub lambda_lr: f64,
+    /// Steps of linear LR warm-up (HF `warmup_steps`).
+    pub lr_warmup: usize,
+    /// Steps over which the sparsity targets ramp linearly from 0.
+    pub sparsity_warmup: usize,
+    /// Final edge sparsity target (may exceed 1 to keep pushing).
+    pub edge_target: f64,
+    /// Final node sparsity target.
+    pub node_target: f64,
+    /// Whether the node sparsity term is in the loss (off = Edge Pruning's `--disable_node_loss`).
+    pub node_loss: bool,
+    /// Seed of the initialisation, the epoch shuffles and the mask noise.
+    pub seed: u64,
+    /// Evaluate the extracted circuit's metric on all examples every this many steps (0 = never).
+    pub eval_every: usize,
+    /// The rule used for progress reports and evaluation.
+    pub extraction: ExtractionRule,
+    /// Global gradient-norm clipping threshold (HF `max_grad_norm`).
+    pub max_grad_norm: f64,
+    /// AdamW decoupled weight decay on log-alphas and multipliers.
+    pub weight_decay: f64,
+}
+
+impl PruneConfig {
+    /// `run_scripts/tracr_reverse.sh`: 6000 steps, warm-ups 1500/5900, LRs 0.03/1e-3, targets 1.02/0.1, no node loss.
+    pub fn reverse() -> Self {
+        Self {
+            steps: 6000,
+            batch_size: 16,
+            log_alpha_lr: 0.03,
+            lambda_lr: 1e-3,
+            lr_warmup: 1500,
+            sparsity_warmup: 5900,
+            edge_target: 1.02,
+            node_target: 0.1,
+            node_loss: false,
+            seed: 42,
+            eval_every: 64,
+            extraction: ExtractionRule::PositiveLogAlpha,
+            max_grad_norm: 1.0,
+            weight_decay: 0.01,
+        }
+    }
+
+    /// `run_scripts/tracr_xproportion.sh`: 720 steps, warm-ups 96/640, LRs 1.0/1e-4, targets 0.92/0.4, node loss on.
+    pub fn xproportion() -> Self {
+        Self {
+            steps: 720,
+            batch_size: 16,
+            log_alpha_lr: 1.0,
+            lambda_lr: 1e-4,
+            lr_warmup: 96,
+            sparsity_warmup: 640,
+            edge_target: 0.92,
+            node_target: 0.4,
+            node_loss: true,
+            seed: 42,
+            eval_every: 8,
+            extraction: ExtractionRule::PositiveLogAlpha,
+            max_grad_norm: 1.0,
+            weight_decay: 0.01,
+        }
+    }
+
+    /// The preset of a named Edge Pruning Tracr run (`reverse` or `xproportion`).
+    pub fn preset(name: &str) -> Result<Self> {
+        match name {
+            "reverse" => Ok(Self::reverse()),
+            "xproportion" => Ok(Self::xproportion()),
+            other => Err(Error::InvalidOption {
+                option: "preset".into(),
+                message: format!("unknown preset `{other}`; choose `reverse` or `xproportion`"),
+            }),
+        }
+    }
+
+    /// Rejects settings the loop cannot run with.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |option: &str, message: String| {
+            Err(Error::InvalidOption {
+                option: option.into(),
+                message,
+            })
+        };
+        if self.steps == 0 {
+            return invalid("steps", "must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return invalid("batch size", "must be at least 1".into());
+        }
+        for (option, value) in [
+            ("log-alpha learning rate", self.log_alpha_lr),
+            ("lambda learning rate", self.lambda_lr),
+            ("edge target", self.edge_target),
+            ("node target", self.node_target),
+            ("weight decay", self.weight_decay),
+        ] {
+            if !value.is_finite() {
+                return invalid(option, format!("must be a finite number, got {value}"));
+            }
+        }
+        if self.log_alpha_lr < 0.0 || self.lambda_lr < 0.0 {
+            return invalid("learning rate", "must not be negative".into());
+        }
+        if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
+            return invalid(
+                "max gradient norm",
+                format!("must be positive, got {}", self.max_grad_norm),
+            );
+        }
+        Ok(())
+    }
+}
