@@ -43,6 +43,34 @@ pub enum Error {
         /// What is wrong and what is accepted.
         message: String,
     },
+    /// A token id outside the model's vocabulary.
+    #[error("token id {id} at sequence {sequence}, position {position} is outside the vocabulary (size {vocab_size})")]
+    TokenId {
+        /// Index of the sequence in its batch or dataset.
+        sequence: usize,
+        /// Position in the sequence (0 = BOS).
+        position: usize,
+        /// The offending id.
+        id: usize,
+        /// Number of token ids the model has.
+        vocab_size: usize,
+    },
+    /// A writer, reader or edge name that the graph does not have.
+    #[error("unknown {kind} `{name}`; names look like {example}")]
+    UnknownName {
+        /// writer, reader or edge.
+        kind: String,
+        /// The name given.
+        name: String,
+        /// A valid name of that kind, as a hint.
+        example: String,
+    },
+    /// A model the operation cannot handle (with what would be needed).
+    #[error("unsupported model: {message}")]
+    Unsupported {
+        /// What is unsupported and why.
+        message: String,
+    },
     /// An error from the Tracr compiler.
     #[error(transparent)]
     Tracr(#[from] tracr::error::Error),

@@ -1,9 +1,13 @@
 //! Edge Pruning circuit discovery on transformers, checked against compiled Tracr ground truth.
 
+pub mod ablation;
 pub mod backend;
 pub mod error;
 pub mod extract;
+pub mod forward;
+pub mod graph;
 pub mod masks;
+pub mod model;
 pub mod objective;
 pub mod rng;
 pub mod train;

@@ -1,3 +1,6 @@
-//! The pruning objective: output metric plus sparsity regulariser.
+//! What the pruning optimises: the output metric against the full model, plus the sparsity regulariser.
 
+pub mod metric;
 pub mod regulariser;
+
+pub use metric::Metric;

@@ -1,0 +1,212 @@
+//! What the masked forward precomputes from the weights alone: which residual dimensions each
+//! writer can write and each reader reads, and the weights restricted to those dimensions.
+//!
+//! Compiled models are very sparse (a Tracr head reads a handful of its 41 dimensions), and a
+//! dimension that a writer never writes or a reader never reads contributes an exact zero.
+//! Dropping those dimensions therefore changes no result beyond summation order, and it makes
+//! the per-step cost scale with the dimensions actually used. Dense (GPT-2-like) models keep every dimension.
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+
+use crate::graph::{EdgeGraph, Reader, Writer};
+use crate::model::{LayerNorm, Readout, Transformer};
+
+/// One reader's input projection, restricted to the dimensions it reads.
+#[derive(Debug, Clone)]
+pub(crate) struct ReaderWeights {
+    /// LayerNorm applied to the reader's full input (then `dims` is every dimension).
+    pub norm: Option<LayerNorm>,
+    /// `[dims, width]`: rows of the projection at the read dimensions.
+    pub weight: Array2<f64>,
+    /// `[width]`.
+    pub bias: Array1<f64>,
+}
+
+/// One head, compact: q/k/v projections and the output projection onto the written dimensions.
+#[derive(Debug, Clone)]
+pub(crate) struct HeadPlan {
+    /// Query, key, value projections.
+    pub streams: [ReaderWeights; 3],
+    /// `[value_size, written dims]`.
+    pub w_output: Array2<f64>,
+    /// `[written dims]`: `b_O / H` at the written dimensions.
+    pub b_output: Array1<f64>,
+}
+
+/// One MLP, compact.
+#[derive(Debug, Clone)]
+pub(crate) struct MlpPlan {
+    /// Input projection `W_in`, `b_in` (and `ln_2`).
+    pub input: ReaderWeights,
+    /// `[hidden, written dims]`.
+    pub w_out: Array2<f64>,
+    /// `[written dims]`.
+    pub b_out: Array1<f64>,
+}
+
+/// The whole precomputed structure.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Residual dimensions each writer can make non-zero, sorted.
+    pub writer_dims: Vec<Vec<usize>>,
+    /// Residual dimensions each reader reads, sorted.
+    pub reader_dims: Vec<Vec<usize>>,
+    /// Per edge: (position in reader dims, position in writer dims) for every shared dimension.
+    pub edge_pairs: Vec<Vec<(usize, usize)>>,
+    /// `[layer][head]`.
+    pub heads: Vec<Vec<HeadPlan>>,
+    /// `[layer]`.
+    pub mlps: Vec<MlpPlan>,
+    /// The readout as a projection: `[dims, outputs]` (numerical: a one-hot column).
+    pub output: ReaderWeights,
+}
+
+impl Plan {
+    /// Finds the supports and restricts every weight to them.
+    pub fn new(model: &Transformer, graph: &EdgeGraph) -> Plan {
+        let d = model.d_model();
+        let all_dims: Vec<usize> = (0..d).collect();
+
+        let writer_dims: Vec<Vec<usize>> = graph
+            .writers()
+            .iter()
+            .map(|writer| match *writer {
+                Writer::TokenEmbedding => nonzero_columns(model.token_embedding.view(), None),
+                Writer::PositionEmbedding => nonzero_columns(model.position_embedding.view(), None),
+                Writer::Head { layer, head } => {
+                    let h = &model.layers[layer].heads[head];
+                    nonzero_columns(h.w_output.view(), Some(h.b_output.view()))
+                }
+                Writer::Mlp { layer } => {
+                    let m = &model.layers[layer].mlp;
+                    nonzero_columns(m.w_out.view(), Some(m.b_out.view()))
+                }
+            })
+            .collect();
+
+        let output_matrix = match &model.readout {
+            Readout::Categorical { unembedding } => unembedding.clone(),
+            Readout::Numerical { dimension } => {
+                let mut column = Array2::zeros((d, 1));
+                column[(*dimension, 0)] = 1.0;
+                column
+            }
+        };
+        let reader_dims: Vec<Vec<usize>> = graph
+            .readers()
+            .iter()
+            .map(|reader| {
+                let (norm, weight) = reader_projection(model, *reader, &output_matrix);
+                if norm.is_some() {
+                    // LayerNorm mixes every dimension of its input.
+                    all_dims.clone()
+                } else {
+                    nonzero_rows(weight)
+                }
+            })
+            .collect();
+
+        let edge_pairs = graph
+            .edges()
+            .iter()
+            .map(|edge| shared_positions(&reader_dims[edge.reader], &writer_dims[edge.writer]))
+            .collect();
+
+        let restrict = |reader: usize, bias: ArrayView1<f64>| {
+            let (norm, weight) = reader_projection(model, graph.readers()[reader], &output_matrix);
+            ReaderWeights {
+                norm: norm.cloned(),
+                weight: weight.select(Axis(0), &reader_dims[reader]),
+                bias: bias.to_owned(),
+            }
+        };
+        let mut heads = Vec::with_capacity(model.num_layers());
+        let mut mlps = Vec::with_capacity(model.num_layers());
+        for (l, layer) in model.layers.iter().enumerate() {
+            let layer_heads = layer
+                .heads
+                .iter()
+                .enumerate()
+                .map(|(h, head)| {
+                    let dims = &writer_dims[graph.head_writer(l, h)];
+                    let stream = |input| graph.head_reader(l, h, input);
+                    use crate::graph::HeadInput::{Key, Query, Value};
+                    HeadPlan {
+                        streams: [
+                            restrict(stream(Query), head.b_query.view()),
+                            restrict(stream(Key), head.b_key.view()),
+                            restrict(stream(Value), head.b_value.view()),
+                        ],
+                        w_output: head.w_output.select(Axis(1), dims),
+                        b_output: head.b_output.select(Axis(0), dims),
+                    }
+                })
+                .collect();
+            heads.push(layer_heads);
+            let dims = &writer_dims[graph.mlp_writer(l)];
+            mlps.push(MlpPlan {
+                input: restrict(graph.mlp_reader(l), layer.mlp.b_in.view()),
+                w_out: layer.mlp.w_out.select(Axis(1), dims),
+                b_out: layer.mlp.b_out.select(Axis(0), dims),
+            });
+        }
+        let no_bias = Array1::zeros(output_matrix.ncols());
+        let output = restrict(graph.output_reader(), no_bias.view());
+        Plan {
+            writer_dims,
+            reader_dims,
+            edge_pairs,
+            heads,
+            mlps,
+            output,
+        }
+    }
+}
+
+/// The LayerNorm and full `[d_model, width]` projection a reader applies to its input.
+fn reader_projection<'a>(
+    model: &'a Transformer,
+    reader: Reader,
+    output_matrix: &'a Array2<f64>,
+) -> (Option<&'a LayerNorm>, &'a Array2<f64>) {
+    use crate::graph::HeadInput;
+    match reader {
+        Reader::Head { layer, head, input } => {
+            let l = &model.layers[layer];
+            let h = &l.heads[head];
+            let weight = match input {
+                HeadInput::Query => &h.w_query,
+                HeadInput::Key => &h.w_key,
+                HeadInput::Value => &h.w_value,
+            };
+            (l.ln_attention.as_ref(), weight)
+        }
+        Reader::Mlp { layer } => {
+            let l = &model.layers[layer];
+            (l.ln_mlp.as_ref(), &l.mlp.w_in)
+        }
+        Reader::Output => (model.ln_final.as_ref(), output_matrix),
+    }
+}
+
+fn nonzero_rows(matrix: &Array2<f64>) -> Vec<usize> {
+    (0..matrix.nrows())
+        .filter(|&i| matrix.row(i).iter().any(|&v| v != 0.0))
+        .collect()
+}
+
+fn nonzero_columns(matrix: ArrayView2<f64>, bias: Option<ArrayView1<f64>>) -> Vec<usize> {
+    (0..matrix.ncols())
+        .filter(|&j| {
+            matrix.column(j).iter().any(|&v| v != 0.0) || bias.is_some_and(|b| b[j] != 0.0)
+        })
+        .collect()
+}
+
+fn shared_positions(reader_dims: &[usize], writer_dims: &[usize]) -> Vec<(usize, usize)> {
+    reader_dims
+        .iter()
+        .enumerate()
+        .filter_map(|(pr, d)| writer_dims.binary_search(d).ok().map(|pw| (pr, pw)))
+        .collect()
+}

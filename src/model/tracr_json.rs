@@ -1,0 +1,274 @@
+//! Reading a compiled Tracr model from the oracle fixture's `model` object (haiku parameter names).
+
+use ndarray::{s, Array1, Array2};
+use serde_json::Value;
+
+use super::{Activation, AttentionHead, Layer, Mlp, Readout, Transformer};
+use crate::error::{Error, Result};
+
+impl Transformer {
+    /// Builds the model from a fixture's `model` object: `config`, `weights` (haiku names),
+    /// `residual_labels`, `output_residual_indices`, `categorical_output`, `input_encoding`.
+    ///
+    /// A categorical output becomes an unembedding `[d_model, classes]` that copies
+    /// `output_residual_indices[c]` into class `c`; a numerical one reads `output_residual_indices[0]`.
+    pub fn from_tracr_json(model: &Value) -> Result<Transformer> {
+        let config = field(model, "config", "model")?;
+        let num_layers = usize_field(config, "num_layers", "model.config")?;
+        let num_heads = usize_field(config, "num_heads", "model.config")?;
+        let key_size = usize_field(config, "key_size", "model.config")?;
+        let d_model = usize_field(config, "d_model", "model.config")?;
+        if config.get("layer_norm").and_then(Value::as_bool) == Some(true) {
+            return Err(Error::Unsupported {
+                message: "Tracr models with layer_norm = true (Tracr compiles them without; \
+                          recompile with layer_norm = false)"
+                    .into(),
+            });
+        }
+        let activation = match config.get("activation").and_then(Value::as_str) {
+            None | Some("relu") => Activation::Relu,
+            Some("gelu") => Activation::Gelu,
+            Some(other) => {
+                return Err(json_error(
+                    "model.config.activation",
+                    format!("`{other}` is not one of relu, gelu"),
+                ))
+            }
+        };
+        let causal = config
+            .get("causal")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let attention_scale = match config.get("attn_logit_scale").and_then(Value::as_f64) {
+            Some(scale) => scale,
+            None => 1.0 / (key_size as f64).sqrt(),
+        };
+
+        let weights = field(model, "weights", "model")?;
+        let parameter = |module: &str, name: &str| -> Result<&Value> {
+            let owner = format!("model.weights[\"{module}\"]");
+            field(field(weights, module, "model.weights")?, name, &owner)
+        };
+        let token_embedding = matrix(parameter("token_embed", "embeddings")?, "token_embed")?;
+        let position_embedding = matrix(parameter("pos_embed", "embeddings")?, "pos_embed")?;
+
+        let mut layers = Vec::with_capacity(num_layers);
+        for l in 0..num_layers {
+            let attn = format!("transformer/layer_{l}/attn");
+            let w_query = matrix(parameter(&format!("{attn}/query"), "w")?, "query w")?;
+            let b_query = vector(parameter(&format!("{attn}/query"), "b")?, "query b")?;
+            let w_key = matrix(parameter(&format!("{attn}/key"), "w")?, "key w")?;
+            let b_key = vector(parameter(&format!("{attn}/key"), "b")?, "key b")?;
+            let w_value = matrix(parameter(&format!("{attn}/value"), "w")?, "value w")?;
+            let b_value = vector(parameter(&format!("{attn}/value"), "b")?, "value b")?;
+            let w_linear = matrix(parameter(&format!("{attn}/linear"), "w")?, "linear w")?;
+            let b_linear = vector(parameter(&format!("{attn}/linear"), "b")?, "linear b")?;
+            let expect_cols = |what: &str, m: &Array2<f64>, cols: usize| {
+                if m.ncols() == cols && m.nrows() == d_model {
+                    Ok(())
+                } else {
+                    Err(Error::Shape {
+                        what: format!("{attn}/{what}"),
+                        expected: format!("[{d_model}, {cols}]"),
+                        got: format!("{:?}", m.shape()),
+                    })
+                }
+            };
+            expect_cols("query w", &w_query, num_heads * key_size)?;
+            expect_cols("key w", &w_key, num_heads * key_size)?;
+            let value_size = w_value.ncols().checked_div(num_heads).unwrap_or(0);
+            expect_cols("value w", &w_value, num_heads * value_size)?;
+            if w_linear.nrows() != num_heads * value_size || w_linear.ncols() != d_model {
+                return Err(Error::Shape {
+                    what: format!("{attn}/linear w"),
+                    expected: format!("[{}, {d_model}]", num_heads * value_size),
+                    got: format!("{:?}", w_linear.shape()),
+                });
+            }
+            let heads = (0..num_heads)
+                .map(|h| {
+                    let keys = h * key_size..(h + 1) * key_size;
+                    let values = h * value_size..(h + 1) * value_size;
+                    AttentionHead {
+                        w_query: w_query.slice(s![.., keys.clone()]).to_owned(),
+                        b_query: b_query.slice(s![keys.clone()]).to_owned(),
+                        w_key: w_key.slice(s![.., keys.clone()]).to_owned(),
+                        b_key: b_key.slice(s![keys]).to_owned(),
+                        w_value: w_value.slice(s![.., values.clone()]).to_owned(),
+                        b_value: b_value.slice(s![values.clone()]).to_owned(),
+                        w_output: w_linear.slice(s![values, ..]).to_owned(),
+                        // Edge Pruning splits the layer's output bias evenly across its heads.
+                        b_output: &b_linear / num_heads as f64,
+                    }
+                })
+                .collect();
+            let mlp_prefix = format!("transformer/layer_{l}/mlp");
+            let mlp = Mlp {
+                w_in: matrix(
+                    parameter(&format!("{mlp_prefix}/linear_1"), "w")?,
+                    "linear_1 w",
+                )?,
+                b_in: vector(
+                    parameter(&format!("{mlp_prefix}/linear_1"), "b")?,
+                    "linear_1 b",
+                )?,
+                w_out: matrix(
+                    parameter(&format!("{mlp_prefix}/linear_2"), "w")?,
+                    "linear_2 w",
+                )?,
+                b_out: vector(
+                    parameter(&format!("{mlp_prefix}/linear_2"), "b")?,
+                    "linear_2 b",
+                )?,
+            };
+            layers.push(Layer {
+                ln_attention: None,
+                heads,
+                ln_mlp: None,
+                mlp,
+            });
+        }
+
+        let output_indices: Vec<usize> = field(model, "output_residual_indices", "model")?
+            .as_array()
+            .ok_or_else(|| json_error("model.output_residual_indices", "not a list".into()))?
+            .iter()
+            .map(|v| {
+                v.as_u64().map(|i| i as usize).ok_or_else(|| {
+                    json_error(
+                        "model.output_residual_indices",
+                        format!("{v} is not an index"),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let categorical = field(model, "categorical_output", "model")?
+            .as_bool()
+            .ok_or_else(|| json_error("model.categorical_output", "not a boolean".into()))?;
+        if let Some(&bad) = output_indices.iter().find(|&&i| i >= d_model) {
+            return Err(json_error(
+                "model.output_residual_indices",
+                format!("{bad} is not below d_model = {d_model}"),
+            ));
+        }
+        let readout = if categorical {
+            let mut unembedding = Array2::zeros((d_model, output_indices.len()));
+            for (class, &dim) in output_indices.iter().enumerate() {
+                unembedding[(dim, class)] = 1.0;
+            }
+            Readout::Categorical { unembedding }
+        } else {
+            let dimension = *output_indices.first().ok_or_else(|| {
+                json_error(
+                    "model.output_residual_indices",
+                    "empty for a numerical output".into(),
+                )
+            })?;
+            Readout::Numerical { dimension }
+        };
+
+        let residual_labels = match model.get("residual_labels") {
+            Some(Value::Array(labels)) => Some(
+                labels
+                    .iter()
+                    .map(|l| {
+                        l.as_str().map(str::to_string).ok_or_else(|| {
+                            json_error("model.residual_labels", format!("{l} is not a string"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            _ => None,
+        };
+        let bos_token_id = model.get("input_encoding").and_then(|encoding| {
+            let bos = encoding.get("bos_token")?;
+            encoding
+                .get("map")?
+                .as_array()?
+                .iter()
+                .find(|pair| pair.get(0) == Some(bos))
+                .and_then(|pair| pair.get(1)?.as_u64())
+                .map(|id| id as usize)
+        });
+
+        let transformer = Transformer {
+            token_embedding,
+            position_embedding,
+            layers,
+            ln_final: None,
+            readout,
+            attention_scale,
+            causal,
+            activation,
+            residual_labels,
+            bos_token_id,
+        };
+        transformer.validate()?;
+        Ok(transformer)
+    }
+}
+
+fn json_error(what: &str, message: String) -> Error {
+    Error::Json {
+        what: what.to_string(),
+        message,
+    }
+}
+
+fn field<'a>(object: &'a Value, key: &str, owner: &str) -> Result<&'a Value> {
+    object
+        .get(key)
+        .ok_or_else(|| json_error(owner, format!("missing field `{key}`")))
+}
+
+fn usize_field(object: &Value, key: &str, owner: &str) -> Result<usize> {
+    field(object, key, owner)?
+        .as_u64()
+        .map(|v| v as usize)
+        .ok_or_else(|| {
+            json_error(
+                &format!("{owner}.{key}"),
+                "not a non-negative integer".into(),
+            )
+        })
+}
+
+fn number(value: &Value, what: &str) -> Result<f64> {
+    value
+        .as_f64()
+        .ok_or_else(|| json_error(what, format!("{value} is not a number")))
+}
+
+fn vector(value: &Value, what: &str) -> Result<Array1<f64>> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| json_error(what, "not a list of numbers".into()))?;
+    items
+        .iter()
+        .map(|v| number(v, what))
+        .collect::<Result<Vec<_>>>()
+        .map(Array1::from)
+}
+
+fn matrix(value: &Value, what: &str) -> Result<Array2<f64>> {
+    let rows = value
+        .as_array()
+        .ok_or_else(|| json_error(what, "not a list of rows".into()))?;
+    let cols = rows.first().and_then(Value::as_array).map_or(0, Vec::len);
+    let mut out = Array2::zeros((rows.len(), cols));
+    for (r, row) in rows.iter().enumerate() {
+        let row = row
+            .as_array()
+            .ok_or_else(|| json_error(what, format!("row {r} is not a list")))?;
+        if row.len() != cols {
+            return Err(json_error(
+                what,
+                format!("row {r} has {} entries, row 0 has {cols}", row.len()),
+            ));
+        }
+        for (c, v) in row.iter().enumerate() {
+            out[(r, c)] = number(v, what)?;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,186 @@
+//! Output metrics between the pruned model's output and the full model's, with their gradients.
+//!
+//! KL is torch's `kl_div(log q, log p, log_target=True, reduction="batchmean")`, i.e.
+//! `(1/B) Σ p (log p − log q)` = KL(p_full ‖ q_pruned), over:
+//! - categorical outputs: the classes at every position except BOS (positions 1..S);
+//! - numerical outputs: the positions 0..S (BOS included) of the single output channel.
+//!
+//! MSE is the mean of `(out − ref)²` over the same entries (positions 1.. and all classes, or all positions).
+
+use ndarray::{s, ArrayView1, ArrayView3, ArrayViewMut1, ArrayViewMut3};
+
+use crate::error::{Error, Result};
+use crate::model::OutputKind;
+
+/// Which distance between pruned and full outputs is minimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// KL(p_full ‖ q_pruned), batch-mean, as in Edge Pruning.
+    Kl,
+    /// Mean squared error over the entries the KL would use.
+    Mse,
+}
+
+impl Metric {
+    /// `kl` or `mse`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Kl => "kl",
+            Metric::Mse => "mse",
+        }
+    }
+
+    /// The metric of `output` against `reference`, both `[B, S, outputs]`.
+    pub fn value(
+        self,
+        kind: OutputKind,
+        output: ArrayView3<f64>,
+        reference: ArrayView3<f64>,
+    ) -> Result<f64> {
+        self.evaluate(kind, output, reference, None)
+    }
+
+    /// The metric and its gradient with respect to `output`, written into `grad_output` (same shape).
+    pub fn value_and_gradient(
+        self,
+        kind: OutputKind,
+        output: ArrayView3<f64>,
+        reference: ArrayView3<f64>,
+        grad_output: ArrayViewMut3<f64>,
+    ) -> Result<f64> {
+        self.evaluate(kind, output, reference, Some(grad_output))
+    }
+
+    fn evaluate(
+        self,
+        kind: OutputKind,
+        output: ArrayView3<f64>,
+        reference: ArrayView3<f64>,
+        mut grad: Option<ArrayViewMut3<f64>>,
+    ) -> Result<f64> {
+        check_shapes(kind, &output, &reference, grad.as_ref())?;
+        let (batch, seq_len, _) = output.dim();
+        if let Some(g) = grad.as_mut() {
+            g.fill(0.0);
+        }
+        // The groups the softmax (or the MSE mean) runs over: one per (example, position) for
+        // categorical outputs, one per example (across positions) for numerical ones.
+        let first_position = match kind {
+            OutputKind::Categorical => 1,
+            OutputKind::Numerical => 0,
+        };
+        let entries = match kind {
+            OutputKind::Categorical => batch * seq_len.saturating_sub(1) * output.dim().2,
+            OutputKind::Numerical => batch * seq_len,
+        };
+        let mut total = 0.0;
+        for b in 0..batch {
+            let groups: Vec<(ArrayView1<f64>, ArrayView1<f64>)> = match kind {
+                OutputKind::Categorical => (first_position..seq_len)
+                    .map(|s| (output.slice(s![b, s, ..]), reference.slice(s![b, s, ..])))
+                    .collect(),
+                OutputKind::Numerical => {
+                    vec![(output.slice(s![b, .., 0]), reference.slice(s![b, .., 0]))]
+                }
+            };
+            for (index, (out, reference)) in groups.into_iter().enumerate() {
+                let grad_group = grad.as_mut().map(|g| match kind {
+                    OutputKind::Categorical => g.slice_mut(s![b, first_position + index, ..]),
+                    OutputKind::Numerical => g.slice_mut(s![b, .., 0]),
+                });
+                total += match self {
+                    Metric::Kl => kl_group(out, reference, grad_group, batch as f64),
+                    Metric::Mse => mse_group(out, reference, grad_group, entries.max(1) as f64),
+                };
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// `(1/B) Σ p (log p − log q)` over one softmax group; gradient `(q Σp − p) / B` (log-softmax backward).
+fn kl_group(
+    output: ArrayView1<f64>,
+    reference: ArrayView1<f64>,
+    grad: Option<ArrayViewMut1<f64>>,
+    batch: f64,
+) -> f64 {
+    let log_q = log_softmax(output);
+    let log_p = log_softmax(reference);
+    let mut kl = 0.0;
+    let mut p_total = 0.0;
+    for (lp, lq) in log_p.iter().zip(&log_q) {
+        let p = lp.exp();
+        kl += p * (lp - lq);
+        p_total += p;
+    }
+    if let Some(mut grad) = grad {
+        for ((g, lp), lq) in grad.iter_mut().zip(&log_p).zip(&log_q) {
+            *g = (lq.exp() * p_total - lp.exp()) / batch;
+        }
+    }
+    kl / batch
+}
+
+/// `Σ (out − ref)² / n` over one group; gradient `2 (out − ref) / n`.
+fn mse_group(
+    output: ArrayView1<f64>,
+    reference: ArrayView1<f64>,
+    grad: Option<ArrayViewMut1<f64>>,
+    n: f64,
+) -> f64 {
+    let mut sum = 0.0;
+    for (o, r) in output.iter().zip(reference.iter()) {
+        sum += (o - r) * (o - r);
+    }
+    if let Some(mut grad) = grad {
+        for ((g, o), r) in grad.iter_mut().zip(output.iter()).zip(reference.iter()) {
+            *g = 2.0 * (o - r) / n;
+        }
+    }
+    sum / n
+}
+
+fn log_softmax(x: ArrayView1<f64>) -> Vec<f64> {
+    let max = x.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+    let log_total = x.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+    x.iter().map(|v| v - max - log_total).collect()
+}
+
+fn check_shapes(
+    kind: OutputKind,
+    output: &ArrayView3<f64>,
+    reference: &ArrayView3<f64>,
+    grad: Option<&ArrayViewMut3<f64>>,
+) -> Result<()> {
+    let mismatch = |what: &str, got: &[usize]| Error::Shape {
+        what: what.to_string(),
+        expected: format!("{:?} (the output's shape)", output.shape()),
+        got: format!("{got:?}"),
+    };
+    if reference.shape() != output.shape() {
+        return Err(mismatch("metric reference", reference.shape()));
+    }
+    if let Some(g) = grad {
+        if g.shape() != output.shape() {
+            return Err(mismatch("metric gradient buffer", g.shape()));
+        }
+    }
+    if kind == OutputKind::Numerical && output.dim().2 != 1 {
+        return Err(Error::Shape {
+            what: "numerical output channels".into(),
+            expected: "1".into(),
+            got: output.dim().2.to_string(),
+        });
+    }
+    if output
+        .iter()
+        .chain(reference.iter())
+        .any(|v| !v.is_finite())
+    {
+        return Err(Error::NonFinite {
+            what: "metric input (pruned or reference output)".into(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! Fixture loading shared by the integration tests.
+#![allow(dead_code)]
+
+use ndarray::Array2;
+use serde_json::Value;
+
+use edgeprune::model::Transformer;
+
+/// Parses a fixture under `fixtures/`.
+pub fn load_fixture(relative: &str) -> Value {
+    let path = format!("{}/fixtures/{relative}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The compiled Tracr model of `fixtures/tracr/<name>.json`.
+pub fn tracr_model(name: &str) -> Transformer {
+    let fixture = load_fixture(&format!("tracr/{name}.json"));
+    Transformer::from_tracr_json(&fixture["model"]).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// A `[rows, cols]` matrix of token ids from nested JSON lists.
+pub fn ids(value: &Value) -> Array2<usize> {
+    let rows: Vec<Vec<usize>> = value
+        .as_array()
+        .expect("list of rows")
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.as_u64().expect("token id") as usize)
+                .collect()
+        })
+        .collect();
+    let cols = rows[0].len();
+    Array2::from_shape_vec((rows.len(), cols), rows.concat()).expect("rectangular")
+}
+
+/// Floats of a nested JSON list, flattened in row-major order.
+pub fn flat_numbers(value: &Value) -> Vec<f64> {
+    match value {
+        Value::Array(items) => items.iter().flat_map(flat_numbers).collect(),
+        v => vec![v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))],
+    }
+}
+
+/// `|got − want| ≤ rel·|want| + abs`.
+pub fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
+    (got - want).abs() <= rel * want.abs() + abs
+}
