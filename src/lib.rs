@@ -10,4 +10,5 @@ pub mod masks;
 pub mod model;
 pub mod objective;
 pub mod rng;
+pub mod task;
 pub mod train;

@@ -111,3 +111,30 @@ fn multi_head_edge_count_matches_edge_prunings_formula() {
 fn zero_layers_is_an_error() {
     assert!(ParameterLayout::new(0, 1).is_err());
 }
+
+#[test]
+fn layout_edge_order_equals_the_edge_graphs() {
+    // The trainer indexes log-alphas by the backend's graph order; both must agree for every shape.
+    for (layers, heads) in [(1, 1), (2, 1), (4, 1), (2, 3), (3, 2)] {
+        let layout = ParameterLayout::new(layers, heads).expect("layout");
+        let graph = edgeprune::graph::EdgeGraph::new(layers, heads);
+        let ours: Vec<String> = (0..layout.num_edges())
+            .map(|e| layout.edge_name(e))
+            .collect();
+        assert_eq!(
+            ours,
+            graph.edge_names(),
+            "edges, {layers} layers x {heads} heads"
+        );
+        assert_eq!(
+            layout.writers,
+            graph.writer_names(),
+            "writers, {layers}x{heads}"
+        );
+        assert_eq!(
+            layout.readers,
+            graph.reader_names(),
+            "readers, {layers}x{heads}"
+        );
+    }
+}

@@ -35,7 +35,7 @@ pub struct ParameterLayout {
     pub num_heads: usize,
     /// Writer names: `tok`, `pos`, then per layer `a{l}.h{h}` and `m{l}`.
     pub writers: Vec<String>,
-    /// Reader names: per layer `a{l}.h{h}.q` (all heads), `.k`, `.v`, then `m{l}`; finally `resid_post`.
+    /// Reader names: per layer and head `a{l}.h{h}.q`, `.k`, `.v`, then `m{l}`; finally `resid_post` (the edge graph's order).
     pub readers: Vec<String>,
     /// Writer index of every edge, in canonical edge order.
     pub edge_writer: Vec<usize>,
@@ -68,8 +68,12 @@ impl ParameterLayout {
         for layer in 0..num_layers {
             writers.extend((0..num_heads).map(|h| format!("a{layer}.h{h}")));
             writers.push(format!("m{layer}"));
-            for input in HEAD_INPUTS {
-                readers.extend((0..num_heads).map(|h| format!("a{layer}.h{h}.{input}")));
+            for h in 0..num_heads {
+                readers.extend(
+                    HEAD_INPUTS
+                        .iter()
+                        .map(|input| format!("a{layer}.h{h}.{input}")),
+                );
             }
             readers.push(format!("m{layer}"));
         }
@@ -99,7 +103,7 @@ impl ParameterLayout {
                     for head in 0..num_heads {
                         slots[writer * num_heads + head] = Some(edge_writer.len());
                         edge_writer.push(writer);
-                        edge_reader.push(reader_base + input * num_heads + head);
+                        edge_reader.push(reader_base + 3 * head + input);
                     }
                 }
             }
@@ -197,7 +201,7 @@ impl ParameterLayout {
         if within == 3 * self.num_heads {
             Some(first_head + self.num_heads)
         } else {
-            Some(first_head + within % self.num_heads)
+            Some(first_head + within / 3)
         }
     }
 
@@ -210,7 +214,8 @@ impl ParameterLayout {
     pub fn is_value_reader(&self, reader: usize) -> bool {
         let per_layer = 3 * self.num_heads + 1;
         reader / per_layer < self.num_layers
-            && (2 * self.num_heads..3 * self.num_heads).contains(&(reader % per_layer))
+            && reader % per_layer < 3 * self.num_heads
+            && reader % per_layer % 3 == 2
     }
 
     /// Gathers the log-alpha of every slot of `tensor` from the per-edge, per-node and padding vectors.
