@@ -10,6 +10,8 @@
 //! deterministic soft mask exceeds 1/2, i.e. the edge is more likely on than off), then drop every edge that
 //! cannot carry information from the input to the output (see [`prune_dangling`]).
 
+use crate::backend::Backend;
+use crate::error::Result;
 use crate::masks::hard_concrete::{thresholded_mask, EVAL_THRESHOLD};
 use crate::masks::layout::{ParameterLayout, Slot};
 use crate::masks::parameters::MaskParameters;
@@ -169,4 +171,31 @@ pub fn prune_dangling(layout: &ParameterLayout, circuit: &mut Circuit) {
     for writer in 0..num_writers {
         circuit.nodes[writer] &= depends_on_input[writer] && reaches_output[writer];
     }
+}
+
+/// Removes, one at a time from the last edge in canonical order to the first, every kept edge whose
+/// removal keeps the metric on `examples` within `tolerance` of the circuit's, then prunes dangling edges.
+///
+/// The training objective cannot see an edge that carries nothing the output uses (its KL gradient is 0),
+/// so a run may end with such edges still on; this finds them with one masked forward per kept edge.
+pub fn prune_unneeded_edges(
+    backend: &mut dyn Backend,
+    layout: &ParameterLayout,
+    circuit: &mut Circuit,
+    examples: &[usize],
+    tolerance: f64,
+) -> Result<()> {
+    let baseline = backend.metric(&circuit.edge_mask(), &circuit.node_mask(), examples)?;
+    for edge in (0..circuit.edges.len()).rev() {
+        if !circuit.edges[edge] {
+            continue;
+        }
+        circuit.edges[edge] = false;
+        let without = backend.metric(&circuit.edge_mask(), &circuit.node_mask(), examples)?;
+        // A NaN metric counts as a change, so the edge stays.
+        let unchanged = without <= baseline + tolerance;
+        circuit.edges[edge] = !unchanged;
+    }
+    prune_dangling(layout, circuit);
+    Ok(())
 }

@@ -168,3 +168,80 @@ fn zero_steps_is_rejected() {
     let err = train(&mut backend, &layout, 27, &config, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("steps"), "{err}");
 }
+
+#[test]
+fn restarts_keep_the_lowest_metric_circuit_and_restart_zero_is_the_plain_run() {
+    let (mut backend, layout) = toy();
+    let config = PruneConfig {
+        restarts: 3,
+        eval_every: 0,
+        ..short_config(11)
+    };
+    let mut restarts_seen = std::collections::BTreeSet::new();
+    let outcome = train(&mut backend, &layout, 27, &config, &mut |p| {
+        restarts_seen.insert(p.restart);
+    })
+    .expect("restarted run");
+    assert_eq!(restarts_seen.into_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(outcome.restarts.len(), 3);
+    assert_eq!(
+        outcome.restarts[0].0, 11,
+        "restart 0 runs the configured seed"
+    );
+    let seeds: std::collections::BTreeSet<u64> = outcome.restarts.iter().map(|r| r.0).collect();
+    assert_eq!(
+        seeds.len(),
+        3,
+        "restart seeds must differ: {:?}",
+        outcome.restarts
+    );
+    let best = outcome
+        .restarts
+        .iter()
+        .map(|&(_, edges, metric)| (metric, edges))
+        .fold(
+            (f64::INFINITY, usize::MAX),
+            |a, b| if b < a { b } else { a },
+        );
+    assert_eq!(
+        (outcome.circuit_metric, outcome.circuit.num_edges()),
+        best,
+        "winner vs restarts {:?}",
+        outcome.restarts
+    );
+    let (single, _) = run(11);
+    let first = outcome.restarts[0];
+    assert_eq!(
+        (first.1, first.2),
+        (single.circuit.num_edges(), single.circuit_metric),
+        "restart 0 must reproduce the single run"
+    );
+}
+
+#[test]
+fn cleanup_removes_every_edge_the_metric_does_not_need() {
+    let (mut backend, layout) = toy();
+    let mut circuit = edgeprune::extract::Circuit {
+        edges: vec![true; layout.num_edges()],
+        nodes: vec![true; layout.num_writers()],
+    };
+    let all: Vec<usize> = (0..27).collect();
+    edgeprune::extract::prune_unneeded_edges(&mut backend, &layout, &mut circuit, &all, 1e-12)
+        .expect("cleanup");
+    let mut found = circuit.edge_names(&layout);
+    found.sort();
+    let mut want: Vec<String> = NEEDED.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(found, want);
+}
+
+#[test]
+fn negative_cleanup_tolerance_is_rejected() {
+    let (mut backend, layout) = toy();
+    let config = PruneConfig {
+        cleanup_tolerance: Some(-1.0),
+        ..short_config(1)
+    };
+    let err = train(&mut backend, &layout, 27, &config, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("cleanup"), "{err}");
+}

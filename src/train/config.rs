@@ -26,10 +26,16 @@ pub struct PruneConfig {
     pub node_loss: bool,
     /// Seed of the initialisation, the epoch shuffles and the mask noise.
     pub seed: u64,
+    /// Independent runs (restart 0 uses `seed`); the circuit with the lowest metric on all examples wins,
+    /// ties going to fewer edges. 1 is Edge Pruning's single run.
+    pub restarts: usize,
     /// Evaluate the extracted circuit's metric on all examples every this many steps (0 = never).
     pub eval_every: usize,
-    /// The rule used for progress reports and evaluation.
+    /// The rule used for progress reports, evaluation and the final circuit.
     pub extraction: ExtractionRule,
+    /// When set, the final circuit of each restart is cleaned with
+    /// [`crate::extract::prune_unneeded_edges`] at this metric tolerance (off in Edge Pruning).
+    pub cleanup_tolerance: Option<f64>,
     /// Global gradient-norm clipping threshold (HF `max_grad_norm`).
     pub max_grad_norm: f64,
     /// AdamW decoupled weight decay on log-alphas and multipliers.
@@ -50,8 +56,10 @@ impl PruneConfig {
             node_target: 0.1,
             node_loss: false,
             seed: 42,
+            restarts: 1,
             eval_every: 64,
             extraction: ExtractionRule::PositiveLogAlpha,
+            cleanup_tolerance: None,
             max_grad_norm: 1.0,
             weight_decay: 0.01,
         }
@@ -70,8 +78,10 @@ impl PruneConfig {
             node_target: 0.4,
             node_loss: true,
             seed: 42,
+            restarts: 1,
             eval_every: 8,
             extraction: ExtractionRule::PositiveLogAlpha,
+            cleanup_tolerance: None,
             max_grad_norm: 1.0,
             weight_decay: 0.01,
         }
@@ -100,6 +110,9 @@ impl PruneConfig {
         if self.steps == 0 {
             return invalid("steps", "must be at least 1".into());
         }
+        if self.restarts == 0 {
+            return invalid("restarts", "must be at least 1 (1 = a single run)".into());
+        }
         if self.batch_size == 0 {
             return invalid("batch size", "must be at least 1".into());
         }
@@ -112,6 +125,14 @@ impl PruneConfig {
         ] {
             if !value.is_finite() {
                 return invalid(option, format!("must be a finite number, got {value}"));
+            }
+        }
+        if let Some(tolerance) = self.cleanup_tolerance {
+            if !(tolerance.is_finite() && tolerance >= 0.0) {
+                return invalid(
+                    "cleanup tolerance",
+                    format!("must be a finite number >= 0, got {tolerance}"),
+                );
             }
         }
         if self.log_alpha_lr < 0.0 || self.lambda_lr < 0.0 {

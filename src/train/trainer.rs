@@ -4,11 +4,11 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Lambdas, StepRequest};
 use crate::error::{Error, Result};
-use crate::extract::{extract, Circuit};
+use crate::extract::{extract, prune_unneeded_edges, Circuit};
 use crate::masks::hard_concrete::EPS;
 use crate::masks::layout::ParameterLayout;
 use crate::masks::parameters::MaskParameters;
-use crate::rng::Rng;
+use crate::rng::{Rng, SplitMix64};
 use crate::train::adamw::{AdamW, AdamWConfig};
 use crate::train::clip::clip_global_norm;
 use crate::train::config::PruneConfig;
@@ -18,6 +18,8 @@ use crate::train::schedule::{linear_warmup_decay, sparsity_target};
 /// What the loop reports after every step (for progress bars and logs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
+    /// Which restart this step belongs to (0-based).
+    pub restart: usize,
     /// Steps completed (1 after the first step).
     pub step: usize,
     /// Total steps of the run.
@@ -38,9 +40,15 @@ pub struct Progress {
     pub eval_metric: Option<f64>,
 }
 
-/// The result of a run.
+/// The result of a run (of the winning restart, when there are several).
 #[derive(Debug, Clone)]
 pub struct TrainOutcome {
+    /// The seed of the run that produced this outcome.
+    pub seed: u64,
+    /// The metric of [`TrainOutcome::circuit`] on all examples.
+    pub circuit_metric: f64,
+    /// Per restart: (seed, edges of its circuit, metric of its circuit on all examples).
+    pub restarts: Vec<(u64, usize, f64)>,
     /// The trained log-alphas and multipliers.
     pub parameters: MaskParameters,
     /// The circuit the configured rule extracts from them.
@@ -70,7 +78,18 @@ impl Streams {
     }
 }
 
-/// Trains the masks of `backend`'s graph on examples `0..num_examples`, calling `on_progress` after each step.
+/// The seed of restart `index`: restart 0 uses the configured seed, later ones are derived from it.
+pub fn restart_seed(seed: u64, index: usize) -> u64 {
+    if index == 0 {
+        seed
+    } else {
+        let mut mixer = SplitMix64::new(seed ^ 0x7265_7374_6172_7473);
+        (0..index).map(|_| mixer.next_u64()).last().unwrap_or(seed)
+    }
+}
+
+/// Trains the masks of `backend`'s graph on examples `0..num_examples`, calling `on_progress` after each
+/// step; with several restarts, keeps the circuit with the lowest metric on all examples (then fewest edges).
 pub fn train(
     backend: &mut dyn Backend,
     layout: &ParameterLayout,
@@ -80,7 +99,55 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     config.validate()?;
     check_shapes(backend, layout, num_examples)?;
-    let mut streams = Streams::new(config.seed);
+    let all_examples: Vec<usize> = (0..num_examples).collect();
+    let mut best: Option<TrainOutcome> = None;
+    let mut summaries = Vec::with_capacity(config.restarts);
+    let started = Instant::now();
+    for restart in 0..config.restarts {
+        let seed = restart_seed(config.seed, restart);
+        let mut outcome = train_once(
+            backend,
+            layout,
+            num_examples,
+            config,
+            restart,
+            seed,
+            on_progress,
+        )?;
+        outcome.circuit_metric = backend.metric(
+            &outcome.circuit.edge_mask(),
+            &outcome.circuit.node_mask(),
+            &all_examples,
+        )?;
+        summaries.push((seed, outcome.circuit.num_edges(), outcome.circuit_metric));
+        let better = match &best {
+            None => true,
+            Some(current) => {
+                (outcome.circuit_metric, outcome.circuit.num_edges())
+                    < (current.circuit_metric, current.circuit.num_edges())
+            }
+        };
+        if better {
+            best = Some(outcome);
+        }
+    }
+    let mut best = best.expect("validate() guarantees at least one restart");
+    best.restarts = summaries;
+    best.wall_time = started.elapsed();
+    Ok(best)
+}
+
+/// One run from `seed`.
+fn train_once(
+    backend: &mut dyn Backend,
+    layout: &ParameterLayout,
+    num_examples: usize,
+    config: &PruneConfig,
+    restart: usize,
+    seed: u64,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<TrainOutcome> {
+    let mut streams = Streams::new(seed);
     let mut parameters = MaskParameters::initial(layout, &mut streams.init);
     let mut sampler = EpochSampler::new(num_examples, streams.shuffle);
     let all_examples: Vec<usize> = (0..num_examples).collect();
@@ -192,6 +259,7 @@ pub fn train(
                 None
             };
         let progress = Progress {
+            restart,
             step: done,
             total_steps: config.steps,
             metric: result.metric,
@@ -206,8 +274,14 @@ pub fn train(
         last = Some(progress);
     }
     let wall_time = started.elapsed();
-    let circuit = extract(layout, &parameters, config.extraction);
+    let mut circuit = extract(layout, &parameters, config.extraction);
+    if let Some(tolerance) = config.cleanup_tolerance {
+        prune_unneeded_edges(backend, layout, &mut circuit, &all_examples, tolerance)?;
+    }
     Ok(TrainOutcome {
+        seed,
+        circuit_metric: f64::NAN,
+        restarts: Vec::new(),
         parameters,
         circuit,
         last: last.expect("validate() guarantees at least one step"),
