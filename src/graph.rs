@@ -1,7 +1,8 @@
 //! Edge Pruning's computational graph: writers, readers and the edges between them.
 //!
 //! Writers, in writer order: `tok`, `pos`, then per layer `a{l}.h0..h{H-1}`, `m{l}`.
-//! Readers: per layer, per head `a{l}.h{h}.q|k|v`, then `m{l}`; finally `resid_post`.
+//! Readers (the official fpt2 reader order): per layer, `a{l}.h{h}.q` for every head, then every
+//! `.k`, then every `.v`, then `m{l}`; finally `resid_post`.
 //! A head reads every writer of earlier layers; an MLP also reads its own layer's heads;
 //! `resid_post` reads every writer. Edges are named `writer->reader` and ordered as in the
 //! official code's `get_edges` (and the fixtures' `edges` list): per layer, for each writer
@@ -115,7 +116,9 @@ impl EdgeGraph {
         for layer in 0..num_layers {
             for head in 0..num_heads {
                 writers.push(Writer::Head { layer, head });
-                for input in HeadInput::ALL {
+            }
+            for input in HeadInput::ALL {
+                for head in 0..num_heads {
                     readers.push(Reader::Head { layer, head, input });
                 }
             }
@@ -274,7 +277,7 @@ impl EdgeGraph {
     /// Index of reader `a{layer}.h{head}.{q|k|v}`.
     pub fn head_reader(&self, layer: usize, head: usize, input: HeadInput) -> usize {
         let stream = HeadInput::ALL.iter().position(|i| *i == input).unwrap_or(0);
-        layer * (3 * self.num_heads + 1) + 3 * head + stream
+        layer * (3 * self.num_heads + 1) + stream * self.num_heads + head
     }
 
     /// Index of reader `m{layer}`.

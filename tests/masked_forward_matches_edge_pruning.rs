@@ -141,6 +141,36 @@ fn check_program(program: &str, fixture_name: &str) -> usize {
                 grad_nodes[w]
             );
         }
+
+        // The one-call training entry point gives exactly the same numbers.
+        let mut step_edges = vec![0.0; graph.num_edges()];
+        let mut step_nodes = vec![0.0; graph.num_writers()];
+        let step_loss = forward
+            .metric_and_gradients(
+                Metric::Kl,
+                &batch,
+                &edge_mask,
+                &node_mask,
+                &mut step_edges,
+                &mut step_nodes,
+            )
+            .unwrap();
+        assert_eq!(
+            step_loss, loss,
+            "{program}/{name}: metric_and_gradients loss"
+        );
+        assert_eq!(
+            step_edges, grad_edges,
+            "{program}/{name}: metric_and_gradients edge gradients"
+        );
+        assert_eq!(
+            step_nodes, grad_nodes,
+            "{program}/{name}: metric_and_gradients node gradients"
+        );
+        let metric_only = forward
+            .metric(Metric::Kl, &batch, &edge_mask, &node_mask)
+            .unwrap();
+        assert_eq!(metric_only, loss, "{program}/{name}: metric");
     }
     cases.len()
 }

@@ -15,17 +15,20 @@
 //! right for compiled models; GPT-2-sized graphs belong on the candle backend.
 
 mod kernels;
+mod pass;
 mod plan;
+mod workspace;
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 
 use crate::ablation::Ablation;
 use crate::error::{Error, Result};
-use crate::graph::{EdgeGraph, HeadInput};
-use crate::model::{Activation, OutputKind, Transformer};
-use kernels::{AttentionGrads, AttentionShape, NormCache};
-use plan::{Plan, ReaderWeights};
+use crate::graph::EdgeGraph;
+use crate::model::{OutputKind, Transformer};
+use crate::objective::Metric;
+use pass::{Core, MaskGrads};
+use plan::Plan;
+use workspace::Workspace;
 
 /// A transformer bound to a dataset and an ablation, ready to run masked forwards and backwards.
 #[derive(Debug, Clone)]
@@ -38,6 +41,10 @@ pub struct MaskedForward {
     reference: Array3<f64>,
     /// Batch size of the last forward (0 before the first).
     last_batch: usize,
+    /// The reference rows of the last `metric*` batch (reused buffer).
+    reference_rows: Array3<f64>,
+    /// ∂metric/∂output of the last `metric_and_gradients` call (reused buffer).
+    grad_output: Array3<f64>,
 }
 
 impl MaskedForward {
@@ -127,6 +134,8 @@ impl MaskedForward {
             num_examples,
             reference,
             last_batch: 0,
+            reference_rows: Array3::zeros((0, 0, 0)),
+            grad_output: Array3::zeros((0, 0, 0)),
         })
     }
 
@@ -218,6 +227,66 @@ impl MaskedForward {
         self.workspace.output.view()
     }
 
+    /// The metric of the masked model against the full model on the examples `batch`.
+    pub fn metric(
+        &mut self,
+        metric: Metric,
+        batch: &[usize],
+        edge_mask: &[f64],
+        node_mask: &[f64],
+    ) -> Result<f64> {
+        self.forward(batch, edge_mask, node_mask)?;
+        self.gather_reference(batch);
+        metric.value(
+            self.output_kind,
+            self.workspace.output.view(),
+            self.reference_rows.view(),
+        )
+    }
+
+    /// Forward, metric against the full model, and backward in one call: returns the metric and
+    /// writes ∂metric/∂z (edge order) and ∂metric/∂ζ (writer order). The training step's core.
+    pub fn metric_and_gradients(
+        &mut self,
+        metric: Metric,
+        batch: &[usize],
+        edge_mask: &[f64],
+        node_mask: &[f64],
+        grad_edge_mask: &mut [f64],
+        grad_node_mask: &mut [f64],
+    ) -> Result<f64> {
+        self.forward(batch, edge_mask, node_mask)?;
+        self.gather_reference(batch);
+        let mut grad_output = std::mem::take(&mut self.grad_output);
+        if grad_output.dim() != self.workspace.output.dim() {
+            grad_output = Array3::zeros(self.workspace.output.dim());
+        }
+        let result = metric
+            .value_and_gradient(
+                self.output_kind,
+                self.workspace.output.view(),
+                self.reference_rows.view(),
+                grad_output.view_mut(),
+            )
+            .and_then(|value| {
+                self.backward(grad_output.view(), grad_edge_mask, grad_node_mask)?;
+                Ok(value)
+            });
+        self.grad_output = grad_output;
+        result
+    }
+
+    /// Copies the reference rows of `batch` into the reused buffer.
+    fn gather_reference(&mut self, batch: &[usize]) {
+        let (_, seq_len, outputs) = self.reference.dim();
+        if self.reference_rows.dim() != (batch.len(), seq_len, outputs) {
+            self.reference_rows = Array3::zeros((batch.len(), seq_len, outputs));
+        }
+        for (mut row, &n) in self.reference_rows.outer_iter_mut().zip(batch) {
+            row.assign(&self.reference.index_axis(Axis(0), n));
+        }
+    }
+
     /// Backward of the last forward: given ∂L/∂output `[B, S, outputs]`, writes ∂L/∂z for every
     /// edge (graph edge order) and ∂L/∂ζ for every writer (writer order).
     pub fn backward(
@@ -299,535 +368,10 @@ impl MaskedForward {
     }
 }
 
-/// The mask-independent part of a `MaskedForward`, plus the current masks.
-#[derive(Debug, Clone)]
-struct Core {
-    graph: EdgeGraph,
-    plan: Plan,
-    activation: Activation,
-    attention_scale: f64,
-    causal: bool,
-    seq_len: usize,
-    /// Δ of `tok` and `pos` (mask-independent), `[writer dims, N·S]`.
-    embedding_delta: [Array2<f64>; 2],
-    /// X̃ of every writer, `[writer dims, N·S]`; empty for zero ablation.
-    ablated_writers: Vec<Array2<f64>>,
-    /// Ã of every reader, `[reader dims, N·S]`; empty for zero ablation.
-    ablated_inputs: Vec<Array2<f64>>,
-    edge_mask: Vec<f64>,
-    node_mask: Vec<f64>,
-}
-
-impl Core {
-    fn attention_shape(&self, batch: usize) -> AttentionShape {
-        AttentionShape {
-            batch,
-            seq_len: self.seq_len,
-            scale: self.attention_scale,
-            causal: self.causal,
-        }
-    }
-
-    /// Copies the batch's mask-independent columns (embedding Δ, X̃, Ã) into the workspace.
-    fn gather_batch(&self, ws: &mut Workspace, batch: &[usize]) {
-        let s = self.seq_len;
-        let gather = |source: &Array2<f64>, target: &mut Array2<f64>| {
-            for (b, &n) in batch.iter().enumerate() {
-                target
-                    .slice_mut(s![.., b * s..(b + 1) * s])
-                    .assign(&source.slice(s![.., n * s..(n + 1) * s]));
-            }
-        };
-        for w in 0..2 {
-            gather(&self.embedding_delta[w], &mut ws.delta[w]);
-        }
-        for (source, target) in self.ablated_writers.iter().zip(ws.ablated.iter_mut()) {
-            gather(source, target);
-        }
-        for (source, target) in self.ablated_inputs.iter().zip(ws.ablated_input.iter_mut()) {
-            gather(source, target);
-        }
-    }
-
-    /// Fills reader r's input `Ã_r + Σ_w z ζ Δ_w` and applies its LayerNorm; returns the projection's input.
-    fn read<'w>(
-        &self,
-        ws: &'w mut Workspace,
-        reader: usize,
-        weights: &ReaderWeights,
-    ) -> &'w Array2<f64> {
-        let input = &mut ws.input[reader];
-        if self.ablated_inputs.is_empty() {
-            input.fill(0.0);
-        } else {
-            input.assign(&ws.ablated_input[reader]);
-        }
-        for &e in self.graph.edges_into(reader) {
-            let w = self.graph.edges()[e].writer;
-            let coefficient = self.edge_mask[e] * self.node_mask[w];
-            if coefficient == 0.0 {
-                // Adding 0·Δ changes nothing (Δ is finite).
-                continue;
-            }
-            let delta = &ws.delta[w];
-            for &(pr, pw) in &self.plan.edge_pairs[e] {
-                let source = delta.row(pw);
-                let mut target = input.row_mut(pr);
-                let target = target.as_slice_mut().expect("standard layout");
-                for (t, x) in target.iter_mut().zip(row_slice(&source)) {
-                    *t += coefficient * x;
-                }
-            }
-        }
-        match &weights.norm {
-            Some(norm) => {
-                kernels::layer_norm_columns(
-                    norm,
-                    &ws.input[reader],
-                    &mut ws.norm_cache[reader],
-                    &mut ws.normed[reader],
-                );
-                &ws.normed[reader]
-            }
-            None => &ws.input[reader],
-        }
-    }
-
-    /// Projects reader r's (normed) input: `out = Wᵀ x + b`.
-    fn read_and_project(
-        &self,
-        ws: &mut Workspace,
-        reader: usize,
-        weights: &ReaderWeights,
-        out: &mut Array2<f64>,
-    ) {
-        let input = self.read(ws, reader, weights);
-        kernels::matmul_into(weights.weight.t(), input.view(), out);
-        kernels::add_row_bias(out, &weights.bias);
-    }
-
-    /// Turns the just-written `f_w` in `delta[w]` into `Δ_w = f_w − X̃_w`.
-    fn subtract_ablated(&self, ws: &mut Workspace, writer: usize) {
-        if !self.ablated_writers.is_empty() {
-            let (delta, ablated) = (&mut ws.delta[writer], &ws.ablated[writer]);
-            *delta -= ablated;
-        }
-    }
-
-    fn head_forward(&self, ws: &mut Workspace, layer: usize, head: usize, shape: AttentionShape) {
-        let writer = self.graph.head_writer(layer, head);
-        if self.plan.writer_dims[writer].is_empty() {
-            // W_O and b_O are zero: the head writes exact zeros whatever it reads.
-            return;
-        }
-        let plan = &self.plan.heads[layer][head];
-        let index = layer * self.graph.num_heads() + head;
-        let mut buffers = std::mem::take(&mut ws.heads[index]);
-        for (stream, input_kind) in HeadInput::ALL.into_iter().enumerate() {
-            let reader = self.graph.head_reader(layer, head, input_kind);
-            self.read_and_project(
-                ws,
-                reader,
-                &plan.streams[stream],
-                &mut buffers.projected[stream],
-            );
-        }
-        let [query, key, value] = &buffers.projected;
-        kernels::attention_forward(
-            shape,
-            query,
-            key,
-            value,
-            &mut buffers.probs,
-            &mut buffers.mixed,
-        );
-        kernels::matmul_into(
-            plan.w_output.t(),
-            buffers.mixed.view(),
-            &mut ws.delta[writer],
-        );
-        kernels::add_row_bias(&mut ws.delta[writer], &plan.b_output);
-        ws.heads[index] = buffers;
-        self.subtract_ablated(ws, writer);
-    }
-
-    fn mlp_forward(&self, ws: &mut Workspace, layer: usize) {
-        let writer = self.graph.mlp_writer(layer);
-        if self.plan.writer_dims[writer].is_empty() {
-            return;
-        }
-        let plan = &self.plan.mlps[layer];
-        let mut buffers = std::mem::take(&mut ws.mlps[layer]);
-        self.read_and_project(
-            ws,
-            self.graph.mlp_reader(layer),
-            &plan.input,
-            &mut buffers.pre_activation,
-        );
-        let activation = self.activation;
-        buffers
-            .activated
-            .zip_mut_with(&buffers.pre_activation, |a, &x| *a = activation.apply(x));
-        kernels::matmul_into(
-            plan.w_out.t(),
-            buffers.activated.view(),
-            &mut ws.delta[writer],
-        );
-        kernels::add_row_bias(&mut ws.delta[writer], &plan.b_out);
-        ws.mlps[layer] = buffers;
-        self.subtract_ablated(ws, writer);
-    }
-
-    fn output_forward(&self, ws: &mut Workspace) {
-        let weights = &self.plan.output;
-        let mut output = std::mem::take(&mut ws.output);
-        let (columns, outputs) = (ws.columns, output.dim().2);
-        let input = self.read(ws, self.graph.output_reader(), weights);
-        let mut flat = output
-            .view_mut()
-            .into_shape_with_order((columns, outputs))
-            .expect("fresh output is contiguous");
-        if input.nrows() == 0 {
-            flat.fill(0.0);
-        } else {
-            general_mat_mul(1.0, &input.t(), &weights.weight, 0.0, &mut flat);
-        }
-        ws.output = output;
-    }
-
-    /// Turns `grad_input[r]` (∂L/∂ projection input) into ∂L/∂in_r, then hands it to the masks and writers.
-    fn read_backward(
-        &self,
-        ws: &mut Workspace,
-        reader: usize,
-        weights: &ReaderWeights,
-        grads: &mut MaskGrads<'_>,
-    ) {
-        if let Some(norm) = &weights.norm {
-            kernels::layer_norm_columns_backward(
-                norm,
-                &ws.norm_cache[reader],
-                &mut ws.grad_input[reader],
-            );
-        }
-        let grad_input = &ws.grad_input[reader];
-        for &e in self.graph.edges_into(reader) {
-            let w = self.graph.edges()[e].writer;
-            let pairs = &self.plan.edge_pairs[e];
-            if pairs.is_empty() {
-                continue;
-            }
-            let delta = &ws.delta[w];
-            let mut inner = 0.0;
-            for &(pr, pw) in pairs {
-                let (g, x) = (grad_input.row(pr), delta.row(pw));
-                inner += row_slice(&g)
-                    .iter()
-                    .zip(row_slice(&x))
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>();
-            }
-            let (z, zeta) = (self.edge_mask[e], self.node_mask[w]);
-            grads.edge[e] = zeta * inner;
-            grads.node[w] += z * inner;
-            let coefficient = z * zeta;
-            if w < 2 || coefficient == 0.0 {
-                // Embeddings have nothing upstream: only their masks need gradients.
-                continue;
-            }
-            let grad_delta = &mut ws.grad_delta[w];
-            for &(pr, pw) in pairs {
-                let source = grad_input.row(pr);
-                let mut target = grad_delta.row_mut(pw);
-                let target = target.as_slice_mut().expect("standard layout");
-                for (t, g) in target.iter_mut().zip(row_slice(&source)) {
-                    *t += coefficient * g;
-                }
-            }
-        }
-    }
-
-    fn output_backward(
-        &self,
-        ws: &mut Workspace,
-        grad_output: ArrayView2<f64>,
-        grads: &mut MaskGrads<'_>,
-    ) {
-        let reader = self.graph.output_reader();
-        kernels::matmul_into(
-            self.plan.output.weight.view(),
-            grad_output.t(),
-            &mut ws.grad_input[reader],
-        );
-        self.read_backward(ws, reader, &self.plan.output, grads);
-    }
-
-    fn mlp_backward(&self, ws: &mut Workspace, layer: usize, grads: &mut MaskGrads<'_>) {
-        let writer = self.graph.mlp_writer(layer);
-        if self.plan.writer_dims[writer].is_empty() {
-            return;
-        }
-        let reader = self.graph.mlp_reader(layer);
-        let plan = &self.plan.mlps[layer];
-        let buffers = &mut ws.mlps[layer];
-        kernels::matmul_into(
-            plan.w_out.view(),
-            ws.grad_delta[writer].view(),
-            &mut buffers.grad_hidden,
-        );
-        let activation = self.activation;
-        buffers
-            .grad_hidden
-            .zip_mut_with(&buffers.pre_activation, |g, &x| {
-                *g *= activation.derivative(x)
-            });
-        kernels::matmul_into(
-            plan.input.weight.view(),
-            buffers.grad_hidden.view(),
-            &mut ws.grad_input[reader],
-        );
-        self.read_backward(ws, reader, &plan.input, grads);
-    }
-
-    fn head_backward(
-        &self,
-        ws: &mut Workspace,
-        layer: usize,
-        head: usize,
-        shape: AttentionShape,
-        grads: &mut MaskGrads<'_>,
-    ) {
-        let writer = self.graph.head_writer(layer, head);
-        if self.plan.writer_dims[writer].is_empty() {
-            return;
-        }
-        let index = layer * self.graph.num_heads() + head;
-        let plan = &self.plan.heads[layer][head];
-        let mut buffers = std::mem::take(&mut ws.heads[index]);
-        kernels::matmul_into(
-            plan.w_output.view(),
-            ws.grad_delta[writer].view(),
-            &mut buffers.grad_mixed,
-        );
-        let [query, key, value] = &buffers.projected;
-        let [grad_query, grad_key, grad_value] = &mut buffers.grad_projected;
-        kernels::attention_backward(
-            shape,
-            query,
-            key,
-            value,
-            &buffers.probs,
-            &buffers.grad_mixed,
-            &mut buffers.scratch,
-            AttentionGrads {
-                query: grad_query,
-                key: grad_key,
-                value: grad_value,
-            },
-        );
-        for (stream, input_kind) in HeadInput::ALL.into_iter().enumerate() {
-            let reader = self.graph.head_reader(layer, head, input_kind);
-            let weights = &plan.streams[stream];
-            kernels::matmul_into(
-                weights.weight.view(),
-                buffers.grad_projected[stream].view(),
-                &mut ws.grad_input[reader],
-            );
-            self.read_backward(ws, reader, weights, grads);
-        }
-        ws.heads[index] = buffers;
-    }
-}
-
-fn row_slice<'a>(row: &'a ndarray::ArrayView1<'_, f64>) -> &'a [f64] {
-    row.as_slice()
-        .expect("rows of standard-layout arrays are contiguous")
-}
-
-/// Where `backward` writes the mask gradients.
-struct MaskGrads<'a> {
-    edge: &'a mut [f64],
-    node: &'a mut [f64],
-}
-
 fn shape_error(what: &str, expected: &[usize], got: &[usize]) -> Error {
     Error::Shape {
         what: what.to_string(),
         expected: format!("{expected:?}"),
         got: format!("{got:?}"),
-    }
-}
-
-/// Per-head buffers.
-#[derive(Debug, Clone, Default)]
-struct HeadBuffers {
-    projected: [Array2<f64>; 3],
-    probs: Vec<f64>,
-    mixed: Array2<f64>,
-    grad_mixed: Array2<f64>,
-    grad_projected: [Array2<f64>; 3],
-    scratch: Vec<f64>,
-}
-
-/// Per-MLP buffers.
-#[derive(Debug, Clone, Default)]
-struct MlpBuffers {
-    pre_activation: Array2<f64>,
-    activated: Array2<f64>,
-    grad_hidden: Array2<f64>,
-}
-
-/// Every per-batch buffer, sized for `batch · seq_len` columns and reused across steps.
-#[derive(Debug, Clone)]
-struct Workspace {
-    batch: usize,
-    columns: usize,
-    delta: Vec<Array2<f64>>,
-    grad_delta: Vec<Array2<f64>>,
-    ablated: Vec<Array2<f64>>,
-    input: Vec<Array2<f64>>,
-    ablated_input: Vec<Array2<f64>>,
-    normed: Vec<Array2<f64>>,
-    norm_cache: Vec<NormCache>,
-    grad_input: Vec<Array2<f64>>,
-    heads: Vec<HeadBuffers>,
-    mlps: Vec<MlpBuffers>,
-    output: Array3<f64>,
-    /// (key size, value size) of every head, layer-major.
-    head_sizes: Vec<(usize, usize)>,
-    hidden_sizes: Vec<usize>,
-    has_ablation: bool,
-    outputs: usize,
-}
-
-impl Workspace {
-    fn new(
-        model: &Transformer,
-        graph: &EdgeGraph,
-        plan: &Plan,
-        has_ablation: bool,
-        batch: usize,
-        seq_len: usize,
-    ) -> Workspace {
-        let mut workspace = Workspace {
-            batch: 0,
-            columns: 0,
-            delta: Vec::new(),
-            grad_delta: Vec::new(),
-            ablated: Vec::new(),
-            input: Vec::new(),
-            ablated_input: Vec::new(),
-            normed: Vec::new(),
-            norm_cache: Vec::new(),
-            grad_input: Vec::new(),
-            heads: Vec::new(),
-            mlps: Vec::new(),
-            output: Array3::zeros((0, 0, 0)),
-            head_sizes: model
-                .layers
-                .iter()
-                .flat_map(|l| {
-                    l.heads
-                        .iter()
-                        .map(|h| (h.w_query.ncols(), h.w_value.ncols()))
-                })
-                .collect(),
-            hidden_sizes: model.layers.iter().map(|l| l.mlp.w_in.ncols()).collect(),
-            has_ablation,
-            outputs: model.num_outputs(),
-        };
-        workspace.resize(plan, graph, batch, seq_len);
-        workspace
-    }
-
-    fn resize(&mut self, plan: &Plan, graph: &EdgeGraph, batch: usize, seq_len: usize) {
-        let columns = batch * seq_len;
-        self.batch = batch;
-        self.columns = columns;
-        let by_dims = |dims: &Vec<Vec<usize>>| -> Vec<Array2<f64>> {
-            dims.iter()
-                .map(|d| Array2::zeros((d.len(), columns)))
-                .collect()
-        };
-        self.delta = by_dims(&plan.writer_dims);
-        self.grad_delta = by_dims(&plan.writer_dims);
-        let no_columns = |dims: &Vec<Vec<usize>>| -> Vec<Array2<f64>> {
-            dims.iter().map(|_| Array2::zeros((0, 0))).collect()
-        };
-        self.ablated = if self.has_ablation {
-            by_dims(&plan.writer_dims)
-        } else {
-            no_columns(&plan.writer_dims)
-        };
-        self.input = by_dims(&plan.reader_dims);
-        self.ablated_input = if self.has_ablation {
-            by_dims(&plan.reader_dims)
-        } else {
-            no_columns(&plan.reader_dims)
-        };
-        self.grad_input = by_dims(&plan.reader_dims);
-        let reader_norm: Vec<bool> = (0..graph.num_readers())
-            .map(|r| plan_reader_has_norm(plan, graph, r))
-            .collect();
-        self.normed = plan
-            .reader_dims
-            .iter()
-            .zip(&reader_norm)
-            .map(|(d, &n)| Array2::zeros(if n { (d.len(), columns) } else { (0, 0) }))
-            .collect();
-        self.norm_cache = plan
-            .reader_dims
-            .iter()
-            .zip(&reader_norm)
-            .map(|(d, &n)| {
-                if n {
-                    NormCache::new(d.len(), columns)
-                } else {
-                    NormCache::new(0, 0)
-                }
-            })
-            .collect();
-        self.heads = self
-            .head_sizes
-            .iter()
-            .map(|&(key, value)| HeadBuffers {
-                projected: [
-                    Array2::zeros((key, columns)),
-                    Array2::zeros((key, columns)),
-                    Array2::zeros((value, columns)),
-                ],
-                probs: vec![0.0; columns * seq_len],
-                mixed: Array2::zeros((value, columns)),
-                grad_mixed: Array2::zeros((value, columns)),
-                grad_projected: [
-                    Array2::zeros((key, columns)),
-                    Array2::zeros((key, columns)),
-                    Array2::zeros((value, columns)),
-                ],
-                scratch: vec![0.0; columns * seq_len],
-            })
-            .collect();
-        self.mlps = self
-            .hidden_sizes
-            .iter()
-            .map(|&hidden| MlpBuffers {
-                pre_activation: Array2::zeros((hidden, columns)),
-                activated: Array2::zeros((hidden, columns)),
-                grad_hidden: Array2::zeros((hidden, columns)),
-            })
-            .collect();
-        self.output = Array3::zeros((batch, seq_len, self.outputs));
-    }
-}
-
-fn plan_reader_has_norm(plan: &Plan, graph: &EdgeGraph, reader: usize) -> bool {
-    use crate::graph::Reader;
-    match graph.readers()[reader] {
-        Reader::Head { layer, head, input } => {
-            let stream = HeadInput::ALL.iter().position(|i| *i == input).unwrap_or(0);
-            plan.heads[layer][head].streams[stream].norm.is_some()
-        }
-        Reader::Mlp { layer } => plan.mlps[layer].input.norm.is_some(),
-        Reader::Output => plan.output.norm.is_some(),
     }
 }

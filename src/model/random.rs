@@ -38,47 +38,35 @@ impl Transformer {
     /// A transformer of the given shape with weights ~ N(0, 1/fan_in) and small non-zero biases,
     /// so activations stay of order one; the same seed gives the same model.
     pub fn random(shape: &TransformerShape, seed: u64) -> Transformer {
-        let mut rng = Rng::new(seed);
+        let mut weights = RandomWeights(Rng::new(seed));
         let d = shape.d_model;
-        let mut matrix = |rows: usize, cols: usize, std_dev: f64| {
-            Array2::from_shape_simple_fn((rows, cols), || rng.normal_with(0.0, std_dev))
-        };
-        let token_embedding = matrix(shape.vocab_size, d, 1.0);
-        let position_embedding = matrix(shape.max_positions, d, 1.0);
         let fan = |n: usize| 1.0 / (n.max(1) as f64).sqrt();
+        let token_embedding = weights.matrix(shape.vocab_size, d, 1.0);
+        let position_embedding = weights.matrix(shape.max_positions, d, 1.0);
         let mut layers = Vec::with_capacity(shape.num_layers);
         for _ in 0..shape.num_layers {
+            let (key, value) = (shape.key_size, shape.value_size);
             let heads = (0..shape.num_heads)
                 .map(|_| AttentionHead {
-                    w_query: matrix(d, shape.key_size, fan(d)),
-                    b_query: matrix(1, shape.key_size, 0.1)
-                        .into_shape_with_order(shape.key_size)
-                        .unwrap(),
-                    w_key: matrix(d, shape.key_size, fan(d)),
-                    b_key: matrix(1, shape.key_size, 0.1)
-                        .into_shape_with_order(shape.key_size)
-                        .unwrap(),
-                    w_value: matrix(d, shape.value_size, fan(d)),
-                    b_value: matrix(1, shape.value_size, 0.1)
-                        .into_shape_with_order(shape.value_size)
-                        .unwrap(),
-                    w_output: matrix(shape.value_size, d, fan(shape.value_size * shape.num_heads)),
-                    b_output: matrix(1, d, 0.1).into_shape_with_order(d).unwrap(),
+                    w_query: weights.matrix(d, key, fan(d)),
+                    b_query: weights.vector(key, BIAS_STD),
+                    w_key: weights.matrix(d, key, fan(d)),
+                    b_key: weights.vector(key, BIAS_STD),
+                    w_value: weights.matrix(d, value, fan(d)),
+                    b_value: weights.vector(value, BIAS_STD),
+                    w_output: weights.matrix(value, d, fan(value * shape.num_heads)),
+                    b_output: weights.vector(d, BIAS_STD),
                 })
                 .collect();
+            let hidden = shape.mlp_hidden_size;
             let mlp = Mlp {
-                w_in: matrix(d, shape.mlp_hidden_size, fan(d)),
-                b_in: matrix(1, shape.mlp_hidden_size, 0.1)
-                    .into_shape_with_order(shape.mlp_hidden_size)
-                    .unwrap(),
-                w_out: matrix(shape.mlp_hidden_size, d, fan(shape.mlp_hidden_size)),
-                b_out: matrix(1, d, 0.1).into_shape_with_order(d).unwrap(),
+                w_in: weights.matrix(d, hidden, fan(d)),
+                b_in: weights.vector(hidden, BIAS_STD),
+                w_out: weights.matrix(hidden, d, fan(hidden)),
+                b_out: weights.vector(d, BIAS_STD),
             };
             let (ln_attention, ln_mlp) = if shape.layer_norm {
-                (
-                    Some(random_norm(&mut matrix, d)),
-                    Some(random_norm(&mut matrix, d)),
-                )
+                (Some(weights.layer_norm(d)), Some(weights.layer_norm(d)))
             } else {
                 (None, None)
             };
@@ -89,13 +77,13 @@ impl Transformer {
                 mlp,
             });
         }
-        let ln_final = shape.layer_norm.then(|| random_norm(&mut matrix, d));
+        let ln_final = shape.layer_norm.then(|| weights.layer_norm(d));
         let readout = match shape.classes {
             Some(classes) => Readout::Categorical {
-                unembedding: matrix(d, classes, fan(d)),
+                unembedding: weights.matrix(d, classes, fan(d)),
             },
             None => Readout::Numerical {
-                dimension: (seed as usize).wrapping_mul(7919) % d.max(1),
+                dimension: weights.0.below(d.max(1) as u64) as usize,
             },
         };
         Transformer {
@@ -113,11 +101,27 @@ impl Transformer {
     }
 }
 
-fn random_norm(matrix: &mut impl FnMut(usize, usize, f64) -> Array2<f64>, d: usize) -> LayerNorm {
-    let scale: Array1<f64> = matrix(1, d, 0.1).into_shape_with_order(d).unwrap() + 1.0;
-    LayerNorm {
-        scale,
-        shift: matrix(1, d, 0.1).into_shape_with_order(d).unwrap(),
-        epsilon: 1e-5,
+/// Standard deviation of random biases: non-zero, so that their placement is tested, but small.
+const BIAS_STD: f64 = 0.1;
+
+/// Draws weights from one seeded stream.
+struct RandomWeights(Rng);
+
+impl RandomWeights {
+    fn matrix(&mut self, rows: usize, cols: usize, std_dev: f64) -> Array2<f64> {
+        Array2::from_shape_simple_fn((rows, cols), || self.0.normal_with(0.0, std_dev))
+    }
+
+    fn vector(&mut self, len: usize, std_dev: f64) -> Array1<f64> {
+        Array1::from_shape_simple_fn(len, || self.0.normal_with(0.0, std_dev))
+    }
+
+    /// Gain near 1 and shift near 0, both perturbed so that LayerNorm's parameters matter.
+    fn layer_norm(&mut self, d: usize) -> LayerNorm {
+        LayerNorm {
+            scale: self.vector(d, 0.1) + 1.0,
+            shift: self.vector(d, 0.1),
+            epsilon: 1e-5,
+        }
     }
 }

@@ -184,3 +184,61 @@ fn check_shapes(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Array3};
+
+    #[test]
+    fn categorical_kl_skips_bos_and_divides_by_batch() {
+        // One example, two positions, two classes; position 0 (BOS) differs but must not count.
+        let output = array![[[5.0, -5.0], [0.0, 0.0]]];
+        let reference = array![[[-5.0, 5.0], [0.0, 2.0f64.ln()]]];
+        let kl = Metric::Kl
+            .value(OutputKind::Categorical, output.view(), reference.view())
+            .unwrap();
+        // p = (1/3, 2/3), q = (1/2, 1/2): KL = 1/3 ln(2/3) + 2/3 ln(4/3).
+        let want = (1.0f64 / 3.0) * (2.0f64 / 3.0).ln() + (2.0f64 / 3.0) * (4.0f64 / 3.0).ln();
+        assert!((kl - want).abs() < 1e-15, "kl {kl}, hand value {want}");
+    }
+
+    #[test]
+    fn numerical_kl_runs_over_positions_including_bos() {
+        let output = Array3::from_shape_vec((1, 2, 1), vec![0.0, 0.0]).unwrap();
+        let reference = Array3::from_shape_vec((1, 2, 1), vec![0.0, 2.0f64.ln()]).unwrap();
+        let kl = Metric::Kl
+            .value(OutputKind::Numerical, output.view(), reference.view())
+            .unwrap();
+        let want = (1.0f64 / 3.0) * (2.0f64 / 3.0).ln() + (2.0f64 / 3.0) * (4.0f64 / 3.0).ln();
+        assert!((kl - want).abs() < 1e-15, "kl {kl}, hand value {want}");
+    }
+
+    #[test]
+    fn mse_is_the_mean_over_non_bos_entries() {
+        let output = array![[[9.0, 9.0], [1.0, 3.0]], [[9.0, 9.0], [0.0, 0.0]]];
+        let reference = Array3::zeros((2, 2, 2));
+        let mut grad = Array3::zeros((2, 2, 2));
+        let mse = Metric::Mse
+            .value_and_gradient(
+                OutputKind::Categorical,
+                output.view(),
+                reference.view(),
+                grad.view_mut(),
+            )
+            .unwrap();
+        assert_eq!(mse, (1.0 + 9.0) / 4.0, "mean of 1², 3², 0², 0²");
+        assert_eq!(grad[(0, 1, 1)], 2.0 * 3.0 / 4.0);
+        assert_eq!(grad[(0, 0, 0)], 0.0, "BOS gets no gradient");
+    }
+
+    #[test]
+    fn mismatched_reference_is_a_shape_error() {
+        let output = Array3::zeros((1, 2, 2));
+        let reference = Array3::zeros((1, 3, 2));
+        let err = Metric::Kl
+            .value(OutputKind::Categorical, output.view(), reference.view())
+            .unwrap_err();
+        assert!(matches!(err, Error::Shape { .. }), "{err}");
+    }
+}

@@ -49,3 +49,4 @@ pub fn flat_numbers(value: &Value) -> Vec<f64> {
 pub fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
     (got - want).abs() <= rel * want.abs() + abs
 }
+pub mod random_setup;
