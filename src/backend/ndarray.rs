@@ -1,14 +1,14 @@
 //! The CPU reference backend in f64: hard-concrete sample → masked forward/backward ([`MaskedForward`])
 //! → metric + regulariser → chain rule to log-alphas and multipliers.
 
-use ndarray::{Array3, ArrayView2};
+use ndarray::ArrayView2;
 
 use crate::ablation::Ablation;
 use crate::backend::{Backend, StepRequest, StepResult};
 use crate::error::{Error, Result};
 use crate::forward::MaskedForward;
 use crate::masks::sampled::SampledMasks;
-use crate::model::{OutputKind, Transformer};
+use crate::model::Transformer;
 use crate::objective::metric::Metric;
 use crate::objective::regulariser::finish_step;
 
@@ -17,7 +17,6 @@ use crate::objective::regulariser::finish_step;
 pub struct NdarrayBackend {
     forward: MaskedForward,
     metric: Metric,
-    output_kind: OutputKind,
     grad_edge_z: Vec<f64>,
     grad_node_z: Vec<f64>,
 }
@@ -34,26 +33,11 @@ impl NdarrayBackend {
         let graph = forward.graph();
         let (num_edges, num_writers) = (graph.num_edges(), graph.num_writers());
         Ok(Self {
-            output_kind: forward.output_kind(),
             forward,
             metric,
             grad_edge_z: vec![0.0; num_edges],
             grad_node_z: vec![0.0; num_writers],
         })
-    }
-
-    /// The metric of the last forward and its gradient with respect to the output.
-    fn metric_and_output_gradient(&self, batch: &[usize]) -> Result<(f64, Array3<f64>)> {
-        let output = self.forward.output();
-        let reference = self.forward.reference_batch(batch);
-        let mut grad_output = Array3::zeros(output.dim());
-        let value = self.metric.value_and_gradient(
-            self.output_kind,
-            output,
-            reference.view(),
-            grad_output.view_mut(),
-        )?;
-        Ok((value, grad_output))
     }
 }
 
@@ -73,18 +57,19 @@ impl Backend for NdarrayBackend {
     fn step(&mut self, request: &StepRequest<'_>) -> Result<StepResult> {
         let edges = SampledMasks::draw(request.edge_log_alpha, request.edge_uniform, "edge")?;
         let nodes = SampledMasks::draw(request.node_log_alpha, request.node_uniform, "node")?;
-        self.forward.forward(request.batch, &edges.z, &nodes.z)?;
-        let (metric, grad_output) = self.metric_and_output_gradient(request.batch)?;
+        let metric = self.forward.metric_and_gradients(
+            self.metric,
+            request.batch,
+            &edges.z,
+            &nodes.z,
+            &mut self.grad_edge_z,
+            &mut self.grad_node_z,
+        )?;
         if !metric.is_finite() {
             return Err(Error::NonFinite {
                 what: format!("{} metric of the masked model", self.metric.name()),
             });
         }
-        self.forward.backward(
-            grad_output.view(),
-            &mut self.grad_edge_z,
-            &mut self.grad_node_z,
-        )?;
         Ok(finish_step(
             request,
             &edges,
@@ -96,10 +81,7 @@ impl Backend for NdarrayBackend {
     }
 
     fn metric(&mut self, edge_mask: &[f64], node_mask: &[f64], batch: &[usize]) -> Result<f64> {
-        self.forward.forward(batch, edge_mask, node_mask)?;
-        let output = self.forward.output();
-        let reference = self.forward.reference_batch(batch);
-        self.metric
-            .value(self.output_kind, output, reference.view())
+        self.forward
+            .metric(self.metric, batch, edge_mask, node_mask)
     }
 }

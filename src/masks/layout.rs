@@ -35,7 +35,8 @@ pub struct ParameterLayout {
     pub num_heads: usize,
     /// Writer names: `tok`, `pos`, then per layer `a{l}.h{h}` and `m{l}`.
     pub writers: Vec<String>,
-    /// Reader names: per layer and head `a{l}.h{h}.q`, `.k`, `.v`, then `m{l}`; finally `resid_post` (the edge graph's order).
+    /// Reader names: per layer `a{l}.h{h}.q` for every head, then `.k`, then `.v`, then `m{l}`; finally
+    /// `resid_post` (Edge Pruning's reader order, which the edge graph follows).
     pub readers: Vec<String>,
     /// Writer index of every edge, in canonical edge order.
     pub edge_writer: Vec<usize>,
@@ -68,12 +69,8 @@ impl ParameterLayout {
         for layer in 0..num_layers {
             writers.extend((0..num_heads).map(|h| format!("a{layer}.h{h}")));
             writers.push(format!("m{layer}"));
-            for h in 0..num_heads {
-                readers.extend(
-                    HEAD_INPUTS
-                        .iter()
-                        .map(|input| format!("a{layer}.h{h}.{input}")),
-                );
+            for input in HEAD_INPUTS {
+                readers.extend((0..num_heads).map(|h| format!("a{layer}.h{h}.{input}")));
             }
             readers.push(format!("m{layer}"));
         }
@@ -103,7 +100,7 @@ impl ParameterLayout {
                     for head in 0..num_heads {
                         slots[writer * num_heads + head] = Some(edge_writer.len());
                         edge_writer.push(writer);
-                        edge_reader.push(reader_base + 3 * head + input);
+                        edge_reader.push(reader_base + input * num_heads + head);
                     }
                 }
             }
@@ -201,7 +198,7 @@ impl ParameterLayout {
         if within == 3 * self.num_heads {
             Some(first_head + self.num_heads)
         } else {
-            Some(first_head + within / 3)
+            Some(first_head + within % self.num_heads)
         }
     }
 
@@ -214,8 +211,7 @@ impl ParameterLayout {
     pub fn is_value_reader(&self, reader: usize) -> bool {
         let per_layer = 3 * self.num_heads + 1;
         reader / per_layer < self.num_layers
-            && reader % per_layer < 3 * self.num_heads
-            && reader % per_layer % 3 == 2
+            && (2 * self.num_heads..3 * self.num_heads).contains(&(reader % per_layer))
     }
 
     /// Gathers the log-alpha of every slot of `tensor` from the per-edge, per-node and padding vectors.
