@@ -3,8 +3,12 @@
 pub mod ablation;
 pub mod backend;
 pub mod error;
+pub mod extract;
 pub mod forward;
 pub mod graph;
+pub mod masks;
 pub mod model;
 pub mod objective;
 pub mod rng;
+pub mod task;
+pub mod train;

@@ -1,5 +1,7 @@
 //! What a pruning backend computes, so the training loop is written once for every backend.
 
+pub mod ndarray;
+
 use crate::error::Result;
 
 /// The two Lagrange multipliers of one targeted-sparsity term: `l1 (s - t) + l2 (s - t)^2`.

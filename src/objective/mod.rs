@@ -1,5 +1,6 @@
-//! What the pruning optimises: the output metric against the full model (the regulariser lives with the masks).
+//! What the pruning optimises: the output metric against the full model, plus the sparsity regulariser.
 
 pub mod metric;
+pub mod regulariser;
 
 pub use metric::Metric;
