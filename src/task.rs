@@ -168,6 +168,21 @@ impl Task {
             what: path.display().to_string(),
             message: "has no `model` object; is it a Tracr fixture?".into(),
         })?;
+        let name = document
+            .get("name")
+            .and_then(Value::as_str)
+            .map_or_else(|| path.display().to_string(), str::to_string);
+        Self::from_tracr_model(&name, model_json, length, seed)
+    }
+
+    /// The task of a compiled Tracr model in the fixtures' `model` schema: all inputs of `length` tokens
+    /// after BOS (or a seeded sample), corrupted with the same `seed`.
+    pub fn from_tracr_model(
+        name: &str,
+        model_json: &Value,
+        length: usize,
+        seed: u64,
+    ) -> Result<Self> {
         let model = Transformer::from_tracr_json(model_json)?;
         let vocabulary = Vocabulary::from_tracr_json(model_json)?;
         if length == 0 || length + 1 > model.max_positions() {
@@ -183,13 +198,9 @@ impl Task {
         let mut rng = Rng::new(seed);
         let clean = input_sequences(&vocabulary, length, &mut rng);
         let corrupted = corrupt(&clean, &vocabulary, &mut rng);
-        let name = document
-            .get("name")
-            .and_then(Value::as_str)
-            .map_or_else(|| path.display().to_string(), str::to_string);
         let output = model.output_kind();
         Ok(Self {
-            name,
+            name: name.to_string(),
             model,
             vocabulary,
             clean,
