@@ -1,7 +1,9 @@
 //! Edge Pruning circuit discovery on transformers, checked against compiled Tracr ground truth.
 
 pub mod ablation;
+pub mod atomic;
 pub mod backend;
+pub mod cli;
 pub mod error;
 pub mod extract;
 pub mod forward;

@@ -99,6 +99,11 @@ impl PruneConfig {
         }
     }
 
+    /// Our default for any program: Edge Pruning's reverse settings with [`Self::with_safeguards`].
+    pub fn default_config() -> Self {
+        Self::reverse().with_safeguards()
+    }
+
     /// The preset of a named Edge Pruning Tracr run (`reverse` or `xproportion`).
     pub fn preset(name: &str) -> Result<Self> {
         match name {

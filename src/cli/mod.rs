@@ -1,0 +1,49 @@
+//! The `edgeprune` command line: one module per subcommand.
+
+pub mod graph;
+pub mod program;
+pub mod prune;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+/// Edge Pruning circuit discovery on compiled Tracr programs, against their ground truth.
+#[derive(Debug, Parser)]
+#[command(name = "edgeprune", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a compiled program's edge graph: the edge count and every edge.
+    Graph(graph::GraphArgs),
+    /// Find a circuit with Edge Pruning.
+    Prune(prune::PruneArgs),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Graph(args) => graph::run(args),
+        Command::Prune(args) => prune::run(args),
+    }
+}
+
+/// Prints `text` and a newline to stdout; a closed pipe (`edgeprune graph | head`) ends the program quietly.
+pub fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}") {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(source) => Err(crate::error::Error::Io {
+            path: "<stdout>".into(),
+            source,
+        }),
+    }
+}

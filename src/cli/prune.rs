@@ -1,0 +1,313 @@
+//! `edgeprune prune`: Edge Pruning on a compiled program, with a progress bar or quiet JSON.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value as Json};
+
+use super::program::{LoadedProgram, ProgramArgs};
+use crate::backend::ndarray::NdarrayBackend;
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::extract::{Circuit, ExtractionRule};
+use crate::masks::layout::ParameterLayout;
+use crate::train::config::PruneConfig;
+use crate::train::trainer::{train, Progress, TrainOutcome};
+
+/// Arguments of `edgeprune prune`.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// The program and its data.
+    #[command(flatten)]
+    pub program: ProgramArgs,
+    /// Hyper-parameter preset: Edge Pruning's `reverse` or `xproportion` script, or our `default`.
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    pub preset: Preset,
+    /// Training steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Edge sparsity target (Edge Pruning's reverse uses 1.02: as sparse as possible).
+    #[arg(long)]
+    pub target: Option<f64>,
+    /// Learning rate of the log-alphas.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Learning rate of the Lagrange multipliers.
+    #[arg(long)]
+    pub lambda_lr: Option<f64>,
+    /// Batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Seed of the masks' initialisation, noise and batch order.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Independent runs; the circuit with the lowest KL (then fewest edges) wins.
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// How to turn trained masks into a binary circuit.
+    #[arg(long, value_enum)]
+    pub extraction: Option<Extraction>,
+    /// Pruning backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    pub backend: BackendKind,
+    /// Device of the candle backend.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// Write the circuit as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Draw the circuit against the ground truth as SVG here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
+/// Hyper-parameter presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// Edge Pruning's `tracr_reverse.sh` settings.
+    Reverse,
+    /// Edge Pruning's `tracr_xproportion.sh` settings.
+    Xproportion,
+    /// Our default: the reverse settings with restarts and cleanup (see README).
+    Default,
+}
+
+/// Extraction rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Extraction {
+    /// Edge Pruning's per-tensor top-k then soft mask > 0.005.
+    EdgePruning,
+    /// Ours: log-alpha > 0 for the edge and its writer, then dangling edges removed.
+    Positive,
+}
+
+/// Backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// The f64 CPU reference with hand-derived gradients.
+    Ndarray,
+    /// candle autograd (f64 on CPU, f32 on CUDA).
+    Candle,
+}
+
+/// Devices of the candle backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceKind {
+    /// The CPU.
+    Cpu,
+    /// The first CUDA GPU (needs a build with `--features cuda`).
+    Cuda,
+}
+
+impl PruneArgs {
+    /// The configuration: the preset with the user's overrides.
+    pub fn config(&self) -> Result<PruneConfig> {
+        let mut config = match self.preset {
+            Preset::Reverse => PruneConfig::reverse(),
+            Preset::Xproportion => PruneConfig::xproportion(),
+            Preset::Default => PruneConfig::default_config(),
+        };
+        if let Some(steps) = self.steps {
+            config.steps = steps;
+            // Keep the presets' warm-up proportions when only the length changes.
+            let scale = steps as f64 / self.preset_steps() as f64;
+            config.lr_warmup = (config.lr_warmup as f64 * scale).round() as usize;
+            config.sparsity_warmup = (config.sparsity_warmup as f64 * scale).round() as usize;
+        }
+        if let Some(target) = self.target {
+            config.edge_target = target;
+        }
+        if let Some(lr) = self.lr {
+            config.log_alpha_lr = lr;
+        }
+        if let Some(lr) = self.lambda_lr {
+            config.lambda_lr = lr;
+        }
+        if let Some(batch) = self.batch_size {
+            config.batch_size = batch;
+        }
+        if let Some(seed) = self.seed {
+            config.seed = seed;
+        }
+        if let Some(restarts) = self.restarts {
+            config.restarts = restarts;
+        }
+        if let Some(extraction) = self.extraction {
+            config.extraction = match extraction {
+                Extraction::EdgePruning => ExtractionRule::edge_pruning(),
+                Extraction::Positive => ExtractionRule::PositiveLogAlpha,
+            };
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn preset_steps(&self) -> usize {
+        match self.preset {
+            Preset::Reverse => PruneConfig::reverse().steps,
+            Preset::Xproportion => PruneConfig::xproportion().steps,
+            Preset::Default => PruneConfig::default_config().steps,
+        }
+    }
+}
+
+/// The backend the user asked for, over the loaded task.
+pub fn make_backend(
+    loaded: &LoadedProgram,
+    kind: BackendKind,
+    device: DeviceKind,
+) -> Result<Box<dyn Backend>> {
+    let task = &loaded.task;
+    match kind {
+        BackendKind::Ndarray => {
+            if device != DeviceKind::Cpu {
+                return Err(Error::InvalidOption {
+                    option: "--device".into(),
+                    message:
+                        "the ndarray backend runs on the CPU only; use --backend candle for cuda"
+                            .into(),
+                });
+            }
+            Ok(Box::new(NdarrayBackend::new(
+                &task.model,
+                task.clean.view(),
+                &loaded.ablation(),
+                task.metric,
+            )?))
+        }
+        BackendKind::Candle => Err(Error::InvalidOption {
+            option: "--backend".into(),
+            message: "the candle backend is not built into this version".into(),
+        }),
+    }
+}
+
+/// Trains the masks with a progress bar when stderr is a terminal.
+pub fn train_with_progress(
+    backend: &mut dyn Backend,
+    loaded: &LoadedProgram,
+    config: &PruneConfig,
+    show_progress: bool,
+) -> Result<TrainOutcome> {
+    let model = &loaded.task.model;
+    let layout = ParameterLayout::new(model.num_layers(), model.num_heads())?;
+    let bar = if show_progress {
+        let total = (config.steps * config.restarts) as u64;
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed_precise}] {msg}")
+                .expect("the template is valid"),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let mut on_progress = |progress: &Progress| {
+        if let Some(bar) = &bar {
+            bar.set_position((progress.restart * progress.total_steps + progress.step) as u64);
+            if progress.step % 16 == 0 || progress.step == progress.total_steps {
+                bar.set_message(format!(
+                    "run {} KL {:.2e} sparsity {:.3} edges {}",
+                    progress.restart + 1,
+                    progress.metric,
+                    progress.edge_sparsity,
+                    progress.edges_kept
+                ));
+            }
+        }
+    };
+    let outcome = train(
+        backend,
+        &layout,
+        loaded.task.num_examples(),
+        config,
+        &mut on_progress,
+    );
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    outcome
+}
+
+/// Names of a circuit's kept edges, in canonical order.
+pub fn circuit_edge_names(loaded: &LoadedProgram, circuit: &Circuit) -> Result<Vec<String>> {
+    let model = &loaded.task.model;
+    let layout = ParameterLayout::new(model.num_layers(), model.num_heads())?;
+    Ok(circuit.edge_names(&layout))
+}
+
+/// The run's summary as JSON.
+pub fn outcome_json(
+    loaded: &LoadedProgram,
+    config: &PruneConfig,
+    backend_name: &str,
+    outcome: &TrainOutcome,
+) -> Result<Json> {
+    let model = &loaded.task.model;
+    let layout = ParameterLayout::new(model.num_layers(), model.num_heads())?;
+    Ok(json!({
+        "task": {
+            "program": loaded.name,
+            "vocab": loaded.vocab.iter().map(|v| v.py_str()).collect::<Vec<_>>(),
+            "max_seq_len": loaded.max_seq_len,
+            "length": loaded.task.clean.ncols() - 1,
+            "examples": loaded.task.num_examples(),
+            "ablation": loaded.ablation_kind.name(),
+            "metric": "kl",
+        },
+        "graph": { "edges": layout.num_edges(), "writers": layout.num_writers() },
+        "config": {
+            "steps": config.steps, "batch_size": config.batch_size,
+            "log_alpha_lr": config.log_alpha_lr, "lambda_lr": config.lambda_lr,
+            "lr_warmup": config.lr_warmup, "sparsity_warmup": config.sparsity_warmup,
+            "edge_target": config.edge_target, "node_target": config.node_target,
+            "node_loss": config.node_loss, "seed": config.seed, "restarts": config.restarts,
+            "extraction": format!("{:?}", config.extraction),
+        },
+        "backend": backend_name,
+        "seed_used": outcome.seed,
+        "circuit": {
+            "num_edges": outcome.circuit.num_edges(),
+            "edges": outcome.circuit.edge_names(&layout),
+            "kl": outcome.circuit_metric,
+        },
+        "restarts": outcome.restarts.iter().map(|(seed, edges, kl)| json!({"seed": seed, "edges": edges, "kl": kl})).collect::<Vec<_>>(),
+        "wall_time_s": outcome.wall_time.as_secs_f64(),
+    }))
+}
+
+/// Runs `edgeprune prune`.
+pub fn run(args: &PruneArgs) -> Result<()> {
+    let loaded = args.program.load()?;
+    let config = args.config()?;
+    let mut backend = make_backend(&loaded, args.backend, args.device)?;
+    let interactive = std::io::stdout().is_terminal();
+    let show_progress = interactive && std::io::stderr().is_terminal();
+    let outcome = train_with_progress(backend.as_mut(), &loaded, &config, show_progress)?;
+    let summary = outcome_json(&loaded, &config, &backend.name(), &outcome)?;
+    if let Some(path) = &args.json {
+        crate::atomic::write_json(path, &summary)?;
+    }
+    if interactive {
+        super::emit(&format!(
+            "{}: {} of {} edges kept, KL {:.3e}, {} steps x {} run(s) in {:.2} s ({})",
+            loaded.name,
+            outcome.circuit.num_edges(),
+            summary["graph"]["edges"],
+            outcome.circuit_metric,
+            config.steps,
+            config.restarts,
+            outcome.wall_time.as_secs_f64(),
+            backend.name()
+        ))?;
+        for name in circuit_edge_names(&loaded, &outcome.circuit)? {
+            super::emit(&format!("  {name}"))?;
+        }
+    } else {
+        super::emit(&serde_json::to_string_pretty(&summary).expect("JSON values serialise"))?;
+    }
+    let _ = &args.svg;
+    Ok(())
+}
