@@ -126,7 +126,7 @@ impl ProgramArgs {
         let compiled = compile(&program.program, &vocab, max_seq_len, &options)?;
         let model_json = compiled.to_json();
         let length = self.length.unwrap_or(max_seq_len);
-        let task = Task::from_tracr_model(&program.name, &model_json, length, self.data_seed)?;
+        let task = Task::from_tracr_model(program.name, &model_json, length, self.data_seed)?;
         Ok(LoadedProgram {
             name: program.name.to_string(),
             vocab,
