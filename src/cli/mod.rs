@@ -1,5 +1,6 @@
 //! The `edgeprune` command line: one module per subcommand.
 
+pub mod bench;
 pub mod graph;
 pub mod program;
 pub mod prune;
@@ -24,6 +25,8 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Find a circuit with Edge Pruning.
     Prune(prune::PruneArgs),
+    /// Time pruning on every backend (table with ratios to the ndarray baseline).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command line.
@@ -31,6 +34,7 @@ pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Graph(args) => graph::run(args),
         Command::Prune(args) => prune::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

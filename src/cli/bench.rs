@@ -1,0 +1,200 @@
+//! `edgeprune bench`: pruning throughput of every backend, as a table with ratios to the ndarray baseline.
+
+use std::time::Instant;
+
+use clap::Args;
+use ndarray::Array2;
+
+use crate::ablation::Ablation;
+use crate::backend::ndarray::NdarrayBackend;
+use crate::backend::Backend;
+use crate::error::Result;
+use crate::masks::layout::ParameterLayout;
+use crate::model::TransformerShape;
+use crate::model::{Activation, Transformer};
+use crate::objective::metric::Metric;
+use crate::rng::Rng;
+use crate::train::config::PruneConfig;
+use crate::train::trainer::train;
+
+use super::program::{AblationKind, ProgramArgs};
+
+/// Arguments of `edgeprune bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Full 6000-step reverse runs to time (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub reverse_runs: usize,
+    /// Steps timed on the GPT-2-small-sized random model.
+    #[arg(long, default_value_t = 3)]
+    pub gpt2_steps: usize,
+    /// Sequences in the GPT-2-sized task (each step uses all of them).
+    #[arg(long, default_value_t = 2)]
+    pub gpt2_batch: usize,
+    /// Sequence length of the GPT-2-sized task, BOS included.
+    #[arg(long, default_value_t = 8)]
+    pub gpt2_seq_len: usize,
+    /// Skip the GPT-2-sized model (it needs about a minute on 2 cores).
+    #[arg(long)]
+    pub skip_gpt2: bool,
+}
+
+/// One timed workload: a model, its data, and how many steps to run.
+struct Workload {
+    name: String,
+    model: Transformer,
+    inputs: Array2<usize>,
+    config: PruneConfig,
+}
+
+/// A backend constructor, so every backend runs the same workloads.
+type MakeBackend = fn(&Transformer, &Array2<usize>) -> Result<Box<dyn Backend>>;
+
+fn ndarray_backend(model: &Transformer, inputs: &Array2<usize>) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(NdarrayBackend::new(
+        model,
+        inputs.view(),
+        &Ablation::Zero,
+        Metric::Kl,
+    )?))
+}
+
+/// Every backend compiled into this binary, the ndarray reference first (the baseline).
+fn backends() -> Vec<(&'static str, MakeBackend)> {
+    vec![("ndarray-f64", ndarray_backend as MakeBackend)]
+}
+
+/// Seconds per step of `config.steps` steps (after one untimed warm-up run of 2 steps).
+fn seconds_per_step(backend: &mut dyn Backend, workload: &Workload) -> Result<f64> {
+    let layout = ParameterLayout::new(workload.model.num_layers(), workload.model.num_heads())?;
+    let examples = workload.inputs.nrows();
+    let warm_up = PruneConfig {
+        steps: 2,
+        lr_warmup: 1,
+        sparsity_warmup: 1,
+        ..workload.config.clone()
+    };
+    train(backend, &layout, examples, &warm_up, &mut |_| {})?;
+    let started = Instant::now();
+    train(backend, &layout, examples, &workload.config, &mut |_| {})?;
+    Ok(started.elapsed().as_secs_f64() / workload.config.steps as f64)
+}
+
+/// A GPT-2-small-shaped model (12 layers, 12 heads, d_model 768, MLP 3072: 32,936 edges) with random weights.
+fn gpt2_workload(args: &BenchArgs) -> Workload {
+    let shape = TransformerShape {
+        d_model: 768,
+        num_layers: 12,
+        num_heads: 12,
+        key_size: 64,
+        value_size: 64,
+        mlp_hidden_size: 3072,
+        vocab_size: 64,
+        max_positions: args.gpt2_seq_len,
+        layer_norm: true,
+        causal: true,
+        activation: Activation::Gelu,
+        classes: Some(64),
+    };
+    let model = Transformer::random(&shape, 7);
+    let mut rng = Rng::new(11);
+    let inputs = Array2::from_shape_fn((args.gpt2_batch, args.gpt2_seq_len), |_| {
+        rng.below(shape.vocab_size as u64) as usize
+    });
+    let config = PruneConfig {
+        steps: args.gpt2_steps,
+        batch_size: args.gpt2_batch,
+        lr_warmup: 1,
+        sparsity_warmup: 1,
+        restarts: 1,
+        cleanup_tolerance: None,
+        ..PruneConfig::reverse()
+    };
+    Workload {
+        name: format!(
+            "gpt2-small-shaped random (32,936 edges), batch {} x {} positions",
+            args.gpt2_batch, args.gpt2_seq_len
+        ),
+        model,
+        inputs,
+        config,
+    }
+}
+
+/// Runs `edgeprune bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let reverse = ProgramArgs {
+        lib: "reverse_123".into(),
+        vocab: None,
+        max_seq_len: None,
+        length: Some(3),
+        ablation: AblationKind::Zero,
+        data_seed: 0,
+    }
+    .load()?;
+
+    // The full reverse run of Edge Pruning's script, as the trainer runs it (progress callback included).
+    let config = PruneConfig::reverse();
+    let layout = ParameterLayout::new(
+        reverse.task.model.num_layers(),
+        reverse.task.model.num_heads(),
+    )?;
+    let mut walls = Vec::new();
+    let mut edges = 0;
+    for _ in 0..args.reverse_runs.max(1) {
+        let mut backend = ndarray_backend(&reverse.task.model, &reverse.task.clean)?;
+        let outcome = train(
+            backend.as_mut(),
+            &layout,
+            reverse.task.num_examples(),
+            &config,
+            &mut |_| {},
+        )?;
+        walls.push(outcome.wall_time.as_secs_f64());
+        edges = outcome.circuit.num_edges();
+    }
+    walls.sort_by(f64::total_cmp);
+    let median = walls[walls.len() / 2];
+    super::emit(&format!(
+        "Full Edge-Pruning reverse run (6000 steps, batch 16, ndarray-f64): median {:.3} s of {} runs \
+         ({:.0} steps/s), {} edges found; the official code took 128.9 s on this machine ({:.0}x).",
+        median,
+        walls.len(),
+        6000.0 / median,
+        edges,
+        128.9 / median
+    ))?;
+
+    let mut workloads = vec![Workload {
+        name: "reverse_123 (94 edges), batch 16 x 4 positions".into(),
+        model: reverse.task.model.clone(),
+        inputs: reverse.task.clean.clone(),
+        config: PruneConfig {
+            steps: 500,
+            ..PruneConfig::reverse()
+        },
+    }];
+    if !args.skip_gpt2 {
+        workloads.push(gpt2_workload(args));
+    }
+    super::emit("")?;
+    super::emit("| workload | backend | ms/step | steps/s | speed vs ndarray-f64 |")?;
+    super::emit("|---|---|---|---|---|")?;
+    for workload in &workloads {
+        let mut baseline = None;
+        for (name, make) in backends() {
+            let mut backend = make(&workload.model, &workload.inputs)?;
+            let seconds = seconds_per_step(backend.as_mut(), workload)?;
+            let base = *baseline.get_or_insert(seconds);
+            super::emit(&format!(
+                "| {} | {} | {:.3} | {:.1} | {:.2}x |",
+                workload.name,
+                name,
+                seconds * 1e3,
+                1.0 / seconds,
+                base / seconds
+            ))?;
+        }
+    }
+    Ok(())
+}
