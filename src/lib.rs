@@ -11,6 +11,8 @@ pub mod graph;
 pub mod masks;
 pub mod model;
 pub mod objective;
+pub mod report;
 pub mod rng;
 pub mod task;
 pub mod train;
+pub mod truth;

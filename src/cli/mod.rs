@@ -4,6 +4,7 @@ pub mod bench;
 pub mod graph;
 pub mod program;
 pub mod prune;
+pub mod truth;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Print a compiled program's edge graph: the edge count and every edge.
     Graph(graph::GraphArgs),
+    /// Compute and certify the structural and functional ground truth.
+    Truth(truth::TruthArgs),
     /// Find a circuit with Edge Pruning.
     Prune(prune::PruneArgs),
     /// Time pruning on every backend (table with ratios to the ndarray baseline).
@@ -33,6 +36,7 @@ pub enum Command {
 pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Graph(args) => graph::run(args),
+        Command::Truth(args) => truth::run(args),
         Command::Prune(args) => prune::run(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -1,0 +1,153 @@
+//! `edgeprune truth`: the structural and functional ground truths of a compiled program.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::{json, Value as Json};
+
+use super::program::{LoadedProgram, ProgramArgs};
+use crate::error::Result;
+use crate::graph::EdgeGraph;
+use crate::report::json::circuit_to_json;
+use crate::report::{dot::to_dot, edge_names, svg::to_svg, TRUTH_LEGEND};
+use crate::truth::{functional, structural, FunctionalTruth};
+
+/// Arguments of `edgeprune truth`.
+#[derive(Debug, Clone, Args)]
+pub struct TruthArgs {
+    /// The program and its data.
+    #[command(flatten)]
+    pub program: ProgramArgs,
+    /// Write both ground truths as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Draw the functional truth (structural-only edges marked) as SVG here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// Write the same drawing as Graphviz DOT here.
+    #[arg(long)]
+    pub dot: Option<PathBuf>,
+}
+
+/// Both ground truths of a loaded program.
+pub struct GroundTruth {
+    /// The edge graph.
+    pub graph: EdgeGraph,
+    /// The structural circuit.
+    pub structural: crate::extract::Circuit,
+    /// The functional circuit and its certificate.
+    pub functional: FunctionalTruth,
+}
+
+/// Computes both ground truths of `loaded` under its ablation.
+pub fn ground_truth(loaded: &LoadedProgram) -> Result<GroundTruth> {
+    let graph = EdgeGraph::for_model(&loaded.task.model);
+    let structural = structural(&loaded.task.model);
+    let functional = functional(&loaded.task, &loaded.ablation(), &structural)?;
+    Ok(GroundTruth {
+        graph,
+        structural,
+        functional,
+    })
+}
+
+/// The task part of every report.
+pub fn task_json(loaded: &LoadedProgram) -> Json {
+    json!({
+        "program": loaded.name,
+        "vocab": loaded.vocab.iter().map(|v| v.py_str()).collect::<Vec<_>>(),
+        "max_seq_len": loaded.max_seq_len,
+        "length": loaded.task.clean.ncols() - 1,
+        "examples": loaded.task.num_examples(),
+        "ablation": loaded.ablation_kind.name(),
+        "metric": "kl",
+    })
+}
+
+/// Both truths and their differences as JSON.
+pub fn truth_json(loaded: &LoadedProgram, truth: &GroundTruth) -> Json {
+    let f = &truth.functional;
+    let mut structural = circuit_to_json(&truth.graph, &truth.structural);
+    structural["kl"] = json!(f.structural_certificate.kl);
+    structural["changed_examples"] = json!(f.structural_certificate.changed_examples);
+    let mut functional = circuit_to_json(&truth.graph, &f.circuit);
+    functional["kl"] = json!(f.certificate.kl);
+    functional["changed_examples"] = json!(f.certificate.changed_examples);
+    functional["certified"] = json!(f.certificate.holds());
+    functional["checks"] = json!(f.checks);
+    json!({
+        "task": task_json(loaded),
+        "structural": structural,
+        "functional": functional,
+        "differences": f.differences.iter().map(|d| json!({"edge": d.name, "reason": d.reason.name()})).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `edgeprune truth`.
+pub fn run(args: &TruthArgs) -> Result<()> {
+    let loaded = args.program.load()?;
+    let truth = ground_truth(&loaded)?;
+    let f = &truth.functional;
+    super::emit(&format!(
+        "{} ({} examples of length {}, {} ablation): {} edges in the graph",
+        loaded.name,
+        loaded.task.num_examples(),
+        loaded.task.clean.ncols() - 1,
+        loaded.ablation_kind.name(),
+        truth.graph.num_edges()
+    ))?;
+    super::emit(&format!(
+        "structural: {} edges (KL {:.2e}, {} examples changed)",
+        truth.structural.num_edges(),
+        f.structural_certificate.kl,
+        f.structural_certificate.changed_examples
+    ))?;
+    super::emit(&format!(
+        "functional: {} edges (KL {:.2e}, {} examples changed, {}; {} checks)",
+        f.circuit.num_edges(),
+        f.certificate.kl,
+        f.certificate.changed_examples,
+        if f.certificate.holds() {
+            "certified: sufficient and every edge necessary"
+        } else {
+            "NOT certified: the structural circuit itself does not reproduce the model"
+        },
+        f.checks
+    ))?;
+    for name in edge_names(&truth.graph, &f.circuit) {
+        super::emit(&format!("  {name}"))?;
+    }
+    if !f.differences.is_empty() {
+        super::emit("structural but not functional:")?;
+        for difference in &f.differences {
+            super::emit(&format!(
+                "  {} ({})",
+                difference.name,
+                difference.reason.name()
+            ))?;
+        }
+    }
+    let title = format!(
+        "{}: functional vs structural ground truth ({} ablation)",
+        loaded.name,
+        loaded.ablation_kind.name()
+    );
+    if let Some(path) = &args.json {
+        crate::atomic::write_json(path, &truth_json(&loaded, &truth))?;
+    }
+    if let Some(path) = &args.svg {
+        let svg = to_svg(
+            &truth.graph,
+            &truth.structural,
+            &f.circuit,
+            &title,
+            TRUTH_LEGEND,
+        );
+        crate::atomic::write(path, svg.as_bytes())?;
+    }
+    if let Some(path) = &args.dot {
+        let dot = to_dot(&truth.graph, &truth.structural, &f.circuit, &title);
+        crate::atomic::write(path, dot.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Circuits as JSON: edge names over a named graph, so a file can be read back against the same graph.
+
+use serde_json::{json, Value as Json};
+
+use super::edge_names;
+use crate::error::{Error, Result};
+use crate::extract::Circuit;
+use crate::graph::EdgeGraph;
+
+/// `{"num_edges", "graph_edges", "edges": [names], "writers_off": [names]}` for one circuit.
+pub fn circuit_to_json(graph: &EdgeGraph, circuit: &Circuit) -> Json {
+    let writers_off: Vec<&String> = graph
+        .writer_names()
+        .iter()
+        .zip(&circuit.nodes)
+        .filter(|(_, &on)| !on)
+        .map(|(name, _)| name)
+        .collect();
+    json!({
+        "num_edges": circuit.num_edges(),
+        "graph_edges": graph.num_edges(),
+        "edges": edge_names(graph, circuit),
+        "writers_off": writers_off,
+    })
+}
+
+/// Reads [`circuit_to_json`]'s output back against `graph`; unknown edge or writer names are errors.
+pub fn circuit_from_json(graph: &EdgeGraph, value: &Json) -> Result<Circuit> {
+    let bad = |message: String| Error::Json {
+        what: "circuit".into(),
+        message,
+    };
+    let names = |key: &str| -> Result<Vec<String>> {
+        match value.get(key) {
+            None => Ok(Vec::new()),
+            Some(Json::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("`{key}` holds {item}, not a name")))
+                })
+                .collect(),
+            Some(other) => Err(bad(format!("`{key}` is {other}, not a list of names"))),
+        }
+    };
+    let mut circuit = Circuit {
+        edges: vec![false; graph.num_edges()],
+        nodes: vec![true; graph.num_writers()],
+    };
+    for name in names("edges")? {
+        circuit.edges[graph.edge_by_name(&name)?] = true;
+    }
+    for name in names("writers_off")? {
+        circuit.nodes[graph.writer_by_name(&name)?] = false;
+    }
+    Ok(circuit)
+}

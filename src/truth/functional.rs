@@ -1,0 +1,273 @@
+//! The functional ground truth: a circuit certified by brute force on the task's data.
+//!
+//! A circuit is *sufficient* when running the model with only its edges (all other edges ablated, node
+//! masks on) leaves every decoded output unchanged and the KL to the full model below [`KL_LIMIT`]; it is
+//! *minimal* when dropping any one of its edges breaks that. Starting from the structural circuit, edges
+//! are removed greedily in graph order while the circuit stays sufficient, pass after pass, until no single
+//! edge can go; the last pass tried every remaining edge, which is the minimality certificate.
+
+use ndarray::{s, ArrayView3};
+
+use crate::ablation::Ablation;
+use crate::error::Result;
+use crate::extract::Circuit;
+use crate::forward::{residual_supports, MaskedForward};
+use crate::graph::EdgeGraph;
+use crate::model::OutputKind;
+use crate::objective::metric::Metric;
+use crate::task::Task;
+use crate::truth::structural::{keep_paths_to_output, reader_component, shared_dims};
+
+/// KL (Edge Pruning's, against the full model) below which a circuit counts as faithful.
+pub const KL_LIMIT: f64 = 1e-6;
+
+/// Largest change of a numerical output that still counts as "unchanged": Tracr's numerical outputs are
+/// exact up to f64 round-off and its discretising MLPs' 1/mlp_exactness slopes, far below this.
+pub const NUMERICAL_TOLERANCE: f64 = 1e-6;
+
+/// How a circuit fares on the whole dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Certificate {
+    /// KL to the full model.
+    pub kl: f64,
+    /// Examples whose decoded output (positions after BOS) differs from the full model's.
+    pub changed_examples: usize,
+}
+
+impl Certificate {
+    /// Whether the circuit reproduces the full model.
+    pub fn holds(&self) -> bool {
+        self.changed_examples == 0 && self.kl < KL_LIMIT
+    }
+}
+
+/// Why a structural edge is not in the functional circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DifferenceReason {
+    /// It carries only `one` / `tokens:BOS` into a head's query or key: the attend-to-BOS default,
+    /// which this data never needs (some query always finds a match).
+    BosDefault,
+    /// Under interchange ablation the writer's clean and corrupted activations agree on the dimensions
+    /// the edge carries, so ablating it changes nothing.
+    AblationInvariant,
+    /// Its reader's component no longer reaches the output once the other removals are made.
+    DeadEnd,
+    /// Removing it changes no output on this data for another reason (e.g. a value never queried).
+    UnusedOnData,
+}
+
+impl DifferenceReason {
+    /// Short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DifferenceReason::BosDefault => "bos-default",
+            DifferenceReason::AblationInvariant => "ablation-invariant",
+            DifferenceReason::DeadEnd => "dead-end",
+            DifferenceReason::UnusedOnData => "unused-on-data",
+        }
+    }
+}
+
+/// One structural edge missing from the functional circuit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Difference {
+    /// The edge index.
+    pub edge: usize,
+    /// The edge name.
+    pub name: String,
+    /// Why it could go.
+    pub reason: DifferenceReason,
+}
+
+/// The functional ground truth with its certificate.
+#[derive(Debug, Clone)]
+pub struct FunctionalTruth {
+    /// The certified circuit.
+    pub circuit: Circuit,
+    /// Its sufficiency certificate.
+    pub certificate: Certificate,
+    /// The structural circuit it started from, and its certificate.
+    pub structural_certificate: Certificate,
+    /// Edges of the starting circuit that were removed, with the reason.
+    pub differences: Vec<Difference>,
+    /// Number of sufficiency checks run (each a forward over the whole dataset).
+    pub checks: usize,
+}
+
+/// Runs circuits on the task's data and certifies them.
+pub struct Certifier {
+    forward: MaskedForward,
+    output: OutputKind,
+    metric: Metric,
+    examples: Vec<usize>,
+    reference_decoded: Vec<Vec<f64>>,
+}
+
+impl Certifier {
+    /// Prepares the masked forward of the task's model over all its examples under `ablation`.
+    pub fn new(task: &Task, ablation: &Ablation) -> Result<Self> {
+        let forward = MaskedForward::new(&task.model, task.clean.view(), ablation)?;
+        let examples: Vec<usize> = (0..task.num_examples()).collect();
+        let reference_decoded = decode(task.output, forward.reference().view());
+        Ok(Self {
+            forward,
+            output: task.output,
+            metric: task.metric,
+            examples,
+            reference_decoded,
+        })
+    }
+
+    /// The certificate of `circuit` (its node masks are used as given).
+    pub fn certify(&mut self, circuit: &Circuit) -> Result<Certificate> {
+        let edge_mask = circuit.edge_mask();
+        let node_mask = circuit.node_mask();
+        let kl = self
+            .forward
+            .metric(self.metric, &self.examples, &edge_mask, &node_mask)?;
+        let output = self
+            .forward
+            .forward(&self.examples, &edge_mask, &node_mask)?;
+        let decoded = decode(self.output, output);
+        let changed_examples = decoded
+            .iter()
+            .zip(&self.reference_decoded)
+            .filter(|(ours, full)| match self.output {
+                OutputKind::Categorical => ours != full,
+                OutputKind::Numerical => ours
+                    .iter()
+                    .zip(full.iter())
+                    .any(|(a, b)| (a - b).abs() > NUMERICAL_TOLERANCE),
+            })
+            .count();
+        Ok(Certificate {
+            kl,
+            changed_examples,
+        })
+    }
+}
+
+/// Decoded outputs per example at positions after BOS: argmax class (as f64) or the number.
+fn decode(kind: OutputKind, output: ArrayView3<f64>) -> Vec<Vec<f64>> {
+    let (examples, positions, _) = output.dim();
+    (0..examples)
+        .map(|n| {
+            (1..positions)
+                .map(|p| match kind {
+                    OutputKind::Categorical => {
+                        let row = output.slice(s![n, p, ..]);
+                        // Ties go to the first index, as Tracr's argmax does.
+                        let best = row
+                            .iter()
+                            .enumerate()
+                            .fold(0, |b, (i, &z)| if z > row[b] { i } else { b });
+                        best as f64
+                    }
+                    OutputKind::Numerical => output[[n, p, 0]],
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Certifies a functional circuit by greedy elimination from `start` (usually the structural truth).
+pub fn functional(task: &Task, ablation: &Ablation, start: &Circuit) -> Result<FunctionalTruth> {
+    let graph = EdgeGraph::for_model(&task.model);
+    let mut certifier = Certifier::new(task, ablation)?;
+    let structural_certificate = certifier.certify(start)?;
+    let mut circuit = start.clone();
+    let mut checks = 1;
+    if structural_certificate.holds() {
+        loop {
+            let mut removed_any = false;
+            for edge in 0..graph.num_edges() {
+                if !circuit.edges[edge] {
+                    continue;
+                }
+                circuit.edges[edge] = false;
+                checks += 1;
+                if certifier.certify(&circuit)?.holds() {
+                    removed_any = true;
+                } else {
+                    circuit.edges[edge] = true;
+                }
+            }
+            if !removed_any {
+                break;
+            }
+        }
+    }
+    let certificate = certifier.certify(&circuit)?;
+    let differences = classify(task, ablation, &graph, start, &circuit)?;
+    Ok(FunctionalTruth {
+        circuit,
+        certificate,
+        structural_certificate,
+        differences,
+        checks,
+    })
+}
+
+/// Explains each edge of `start` that `kept` lacks.
+fn classify(
+    task: &Task,
+    ablation: &Ablation,
+    graph: &EdgeGraph,
+    start: &Circuit,
+    kept: &Circuit,
+) -> Result<Vec<Difference>> {
+    let (writer_dims, reader_dims) = residual_supports(&task.model);
+    let labels = task.model.residual_labels.clone().unwrap_or_default();
+    let bos_labels = ["one".to_string(), "tokens:BOS".to_string()];
+    let clean_states = match ablation {
+        Ablation::Interchange { corrupted_ids } => Some((
+            task.model.writer_states(task.clean.view())?,
+            task.model.writer_states(corrupted_ids.view())?,
+        )),
+        _ => None,
+    };
+    // Which components still reach the output in the kept circuit.
+    let mut reachable = kept.edges.clone();
+    keep_paths_to_output(graph, &mut reachable);
+    let mut live_component = vec![false; graph.num_writers()];
+    for (edge, &on) in reachable.iter().enumerate() {
+        if on {
+            live_component[graph.edges()[edge].writer] = true;
+        }
+    }
+    let names = graph.edge_names();
+    let mut differences = Vec::new();
+    for edge in 0..graph.num_edges() {
+        if !start.edges[edge] || kept.edges[edge] {
+            continue;
+        }
+        let e = graph.edges()[edge];
+        let shared = shared_dims(&writer_dims, &reader_dims, graph, edge);
+        let reader_name = &graph.reader_names()[e.reader];
+        let into_query_or_key = reader_name.ends_with(".q") || reader_name.ends_with(".k");
+        let reason = if reader_component(graph, e.reader).is_some_and(|c| !live_component[c]) {
+            DifferenceReason::DeadEnd
+        } else if into_query_or_key
+            && !labels.is_empty()
+            && shared
+                .iter()
+                .all(|&d| bos_labels.iter().any(|l| labels.get(d) == Some(l)))
+        {
+            DifferenceReason::BosDefault
+        } else if clean_states.as_ref().is_some_and(|(clean, corrupted)| {
+            shared.iter().all(|&d| {
+                clean.slice(s![e.writer, .., .., d]) == corrupted.slice(s![e.writer, .., .., d])
+            })
+        }) {
+            DifferenceReason::AblationInvariant
+        } else {
+            DifferenceReason::UnusedOnData
+        };
+        differences.push(Difference {
+            edge,
+            name: names[edge].clone(),
+            reason,
+        });
+    }
+    Ok(differences)
+}

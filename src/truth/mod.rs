@@ -1,0 +1,7 @@
+//! Ground-truth circuits of compiled programs: structural (from the weights) and functional (certified on data).
+
+pub mod functional;
+pub mod structural;
+
+pub use functional::{functional, Certificate, Difference, DifferenceReason, FunctionalTruth};
+pub use structural::structural;
