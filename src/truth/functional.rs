@@ -237,7 +237,7 @@ fn classify(
     }
     let names = graph.edge_names();
     let mut differences = Vec::new();
-    for edge in 0..graph.num_edges() {
+    for (edge, name) in names.iter().enumerate() {
         if !start.edges[edge] || kept.edges[edge] {
             continue;
         }
@@ -265,7 +265,7 @@ fn classify(
         };
         differences.push(Difference {
             edge,
-            name: names[edge].clone(),
+            name: name.clone(),
             reason,
         });
     }
