@@ -1,6 +1,7 @@
 //! The `edgeprune` command line: one module per subcommand.
 
 pub mod bench;
+pub mod demo;
 pub mod graph;
 pub mod program;
 pub mod prune;
@@ -22,6 +23,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Compile reverse, prune it, and show the circuit against the ground truth (the main job).
+    Demo(demo::DemoArgs),
     /// Print a compiled program's edge graph: the edge count and every edge.
     Graph(graph::GraphArgs),
     /// Compute and certify the structural and functional ground truth.
@@ -35,6 +38,7 @@ pub enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Truth(args) => truth::run(args),
         Command::Prune(args) => prune::run(args),
