@@ -8,11 +8,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value as Json};
 
 use super::program::{LoadedProgram, ProgramArgs};
+use super::truth::ground_truth;
 use crate::backend::ndarray::NdarrayBackend;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::extract::{Circuit, ExtractionRule};
+use crate::graph::EdgeGraph;
 use crate::masks::layout::ParameterLayout;
+use crate::report::svg::to_svg;
+use crate::report::{classify_edges, edge_names, precision_recall, EdgeClass, DEFAULT_LEGEND};
 use crate::train::config::PruneConfig;
 use crate::train::trainer::{train, Progress, TrainOutcome};
 
@@ -61,6 +65,9 @@ pub struct PruneArgs {
     /// Draw the circuit against the ground truth as SVG here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// Skip computing the functional ground truth (and the comparison with it).
+    #[arg(long)]
+    pub no_truth: bool,
 }
 
 /// Hyper-parameter presets.
@@ -286,7 +293,24 @@ pub fn run(args: &PruneArgs) -> Result<()> {
     let interactive = std::io::stdout().is_terminal();
     let show_progress = interactive && std::io::stderr().is_terminal();
     let outcome = train_with_progress(backend.as_mut(), &loaded, &config, show_progress)?;
-    let summary = outcome_json(&loaded, &config, &backend.name(), &outcome)?;
+    let mut summary = outcome_json(&loaded, &config, &backend.name(), &outcome)?;
+    let truth = if args.no_truth {
+        None
+    } else {
+        Some(ground_truth(&loaded)?)
+    };
+    if let Some(truth) = &truth {
+        let functional = &truth.functional.circuit;
+        let (precision, recall) = precision_recall(&outcome.circuit, functional);
+        summary["ground_truth"] = json!({
+            "functional_edges": edge_names(&truth.graph, functional),
+            "structural_edges": truth.structural.num_edges(),
+            "certified": truth.functional.certificate.holds(),
+            "precision": precision,
+            "recall": recall,
+            "exact": outcome.circuit.edges == functional.edges,
+        });
+    }
     if let Some(path) = &args.json {
         crate::atomic::write_json(path, &summary)?;
     }
@@ -302,12 +326,43 @@ pub fn run(args: &PruneArgs) -> Result<()> {
             outcome.wall_time.as_secs_f64(),
             backend.name()
         ))?;
-        for name in circuit_edge_names(&loaded, &outcome.circuit)? {
-            super::emit(&format!("  {name}"))?;
+        match &truth {
+            Some(truth) => {
+                for (edge, class) in classify_edges(&outcome.circuit, &truth.functional.circuit) {
+                    let mark = match class {
+                        EdgeClass::Both => "",
+                        EdgeClass::FoundOnly => "   (not in the ground truth)",
+                        EdgeClass::TruthOnly => "   (ground truth, missed)",
+                    };
+                    super::emit(&format!("  {}{mark}", truth.graph.edge_names()[edge]))?;
+                }
+                super::emit(&format!(
+                    "ground truth (functional, certified): {} edges; {}",
+                    truth.functional.circuit.num_edges(),
+                    if summary["ground_truth"]["exact"] == json!(true) {
+                        "exact recovery"
+                    } else {
+                        "not exact"
+                    }
+                ))?;
+            }
+            None => {
+                for name in circuit_edge_names(&loaded, &outcome.circuit)? {
+                    super::emit(&format!("  {name}"))?;
+                }
+            }
         }
     } else {
         super::emit(&serde_json::to_string_pretty(&summary).expect("JSON values serialise"))?;
     }
-    let _ = &args.svg;
+    if let Some(path) = &args.svg {
+        let graph = EdgeGraph::for_model(&loaded.task.model);
+        let reference = truth
+            .as_ref()
+            .map_or_else(|| outcome.circuit.clone(), |t| t.functional.circuit.clone());
+        let title = format!("{}: Edge Pruning vs certified ground truth", loaded.name);
+        let svg = to_svg(&graph, &outcome.circuit, &reference, &title, DEFAULT_LEGEND);
+        crate::atomic::write(path, svg.as_bytes())?;
+    }
     Ok(())
 }

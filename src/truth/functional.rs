@@ -100,7 +100,7 @@ pub struct Certifier {
     output: OutputKind,
     metric: Metric,
     examples: Vec<usize>,
-    reference_decoded: Vec<Vec<f64>>,
+    reference_decoded: Vec<Vec<Decoded>>,
 }
 
 impl Certifier {
@@ -132,12 +132,14 @@ impl Certifier {
         let changed_examples = decoded
             .iter()
             .zip(&self.reference_decoded)
-            .filter(|(ours, full)| match self.output {
-                OutputKind::Categorical => ours != full,
-                OutputKind::Numerical => ours
-                    .iter()
+            .filter(|(ours, full)| {
+                ours.iter()
                     .zip(full.iter())
-                    .any(|(a, b)| (a - b).abs() > NUMERICAL_TOLERANCE),
+                    .any(|(a, b)| match self.output {
+                        // The circuit must pick one of the classes the full model ties for first.
+                        OutputKind::Categorical => !b.tied_classes.contains(&(a.value as usize)),
+                        OutputKind::Numerical => (a.value - b.value).abs() > NUMERICAL_TOLERANCE,
+                    })
             })
             .count();
         Ok(Certificate {
@@ -147,8 +149,20 @@ impl Certifier {
     }
 }
 
-/// Decoded outputs per example at positions after BOS: argmax class (as f64) or the number.
-fn decode(kind: OutputKind, output: ArrayView3<f64>) -> Vec<Vec<f64>> {
+/// Logits closer than this (relative to the largest) count as a tie: Tracr's categorical attention can
+/// split evenly between two values (e.g. sort_unique on repeated keys), and which of the two exactly tied
+/// classes argmax picks then depends on summation order, not on the circuit.
+pub const TIE_TOLERANCE: f64 = 1e-9;
+
+/// One decoded position: the argmax class (as f64) or the number, and for classes every class tied for first.
+#[derive(Debug, Clone, PartialEq)]
+struct Decoded {
+    value: f64,
+    tied_classes: Vec<usize>,
+}
+
+/// Decoded outputs per example at positions after BOS.
+fn decode(kind: OutputKind, output: ArrayView3<f64>) -> Vec<Vec<Decoded>> {
     let (examples, positions, _) = output.dim();
     (0..examples)
         .map(|n| {
@@ -161,9 +175,19 @@ fn decode(kind: OutputKind, output: ArrayView3<f64>) -> Vec<Vec<f64>> {
                             .iter()
                             .enumerate()
                             .fold(0, |b, (i, &z)| if z > row[b] { i } else { b });
-                        best as f64
+                        let top = row[best];
+                        let tolerance = TIE_TOLERANCE * top.abs().max(1.0);
+                        Decoded {
+                            value: best as f64,
+                            tied_classes: (0..row.len())
+                                .filter(|&i| top - row[i] <= tolerance)
+                                .collect(),
+                        }
                     }
-                    OutputKind::Numerical => output[[n, p, 0]],
+                    OutputKind::Numerical => Decoded {
+                        value: output[[n, p, 0]],
+                        tied_classes: Vec::new(),
+                    },
                 })
                 .collect()
         })
