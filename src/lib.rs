@@ -11,6 +11,7 @@ pub mod graph;
 pub mod masks;
 pub mod model;
 pub mod objective;
+pub mod refine;
 pub mod report;
 pub mod rng;
 pub mod task;

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::extract::{Circuit, ExtractionRule};
 use crate::graph::EdgeGraph;
 use crate::masks::layout::ParameterLayout;
+use crate::refine::refine;
 use crate::report::svg::to_svg;
 use crate::report::{classify_edges, edge_names, precision_recall, EdgeClass, DEFAULT_LEGEND};
 use crate::train::config::PruneConfig;
@@ -65,6 +66,10 @@ pub struct PruneArgs {
     /// Draw the circuit against the ground truth as SVG here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// Repair then minimise the found circuit against the certificate, in log-alpha order
+    /// (default: on for `--preset default`, off for Edge Pruning's presets).
+    #[arg(long)]
+    pub refine: Option<bool>,
     /// Skip computing the functional ground truth (and the comparison with it).
     #[arg(long)]
     pub no_truth: bool,
@@ -77,7 +82,7 @@ pub enum Preset {
     Reverse,
     /// Edge Pruning's `tracr_xproportion.sh` settings.
     Xproportion,
-    /// Our default: the reverse settings with restarts and cleanup (see README).
+    /// Our default: the reverse settings, then certified refinement (see README).
     Default,
 }
 
@@ -293,7 +298,35 @@ pub fn run(args: &PruneArgs) -> Result<()> {
     let interactive = std::io::stdout().is_terminal();
     let show_progress = interactive && std::io::stderr().is_terminal();
     let outcome = train_with_progress(backend.as_mut(), &loaded, &config, show_progress)?;
+    let mut outcome = outcome;
+    let refine_on = args.refine.unwrap_or(args.preset == Preset::Default);
+    let mut refinement_json = Json::Null;
+    if refine_on {
+        let refinement = refine(
+            &loaded.task,
+            &loaded.ablation(),
+            &outcome.circuit,
+            &outcome.parameters.edge_log_alpha,
+        )?;
+        let names = EdgeGraph::for_model(&loaded.task.model)
+            .edge_names()
+            .to_vec();
+        refinement_json = json!({
+            "edges_before": outcome.circuit.num_edges(),
+            "added": refinement.added.iter().map(|&e| names[e].clone()).collect::<Vec<_>>(),
+            "removed": refinement.removed.iter().map(|&e| names[e].clone()).collect::<Vec<_>>(),
+            "certified": refinement.certified,
+        });
+        outcome.circuit = refinement.circuit;
+        let all: Vec<usize> = (0..loaded.task.num_examples()).collect();
+        outcome.circuit_metric = backend.metric(
+            &outcome.circuit.edge_mask(),
+            &outcome.circuit.node_mask(),
+            &all,
+        )?;
+    }
     let mut summary = outcome_json(&loaded, &config, &backend.name(), &outcome)?;
+    summary["refinement"] = refinement_json;
     let truth = if args.no_truth {
         None
     } else {

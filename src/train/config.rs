@@ -99,9 +99,10 @@ impl PruneConfig {
         }
     }
 
-    /// Our default for any program: Edge Pruning's reverse settings with [`Self::with_safeguards`].
+    /// Our default for any program: Edge Pruning's reverse settings; the CLI then refines the circuit
+    /// against the certificate (see `crate::refine`).
     pub fn default_config() -> Self {
-        Self::reverse().with_safeguards()
+        Self::reverse()
     }
 
     /// The preset of a named Edge Pruning Tracr run (`reverse` or `xproportion`).
