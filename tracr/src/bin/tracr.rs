@@ -7,13 +7,16 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tracr::describe::describe;
 use tracr::error::{Error, Result};
 use tracr::graph::extract;
+use tracr::io::write_atomically;
 use tracr::library;
 use tracr::rasp::text::{parse_program, print_program};
 use tracr::rasp::validate::{check_vocab, static_validate};
 use tracr::rasp::{Evaluator, SOp};
 use tracr::value::{python_float_repr, Value};
+use tracr::{compile, CompileOptions, CompiledModel};
 
 /// Tracr in Rust: evaluate and check RASP programs.
 #[derive(Debug, Parser)]
@@ -32,6 +35,52 @@ enum Command {
     Check(CheckArgs),
     /// Print a program as canonical .rasp text.
     Print(PrintArgs),
+    /// Compile a program to transformer weights (the oracle fixtures' `model` JSON schema).
+    Compile(CompileArgs),
+    /// Run a compiled model (from `tracr compile -o`) on one input.
+    Run(RunArgs),
+}
+
+/// `tracr compile`.
+#[derive(Debug, Args)]
+struct CompileArgs {
+    #[command(flatten)]
+    program: ProgramArgs,
+    /// The vocabulary, comma-separated (default: the library program's).
+    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
+    vocab: Option<String>,
+    /// The longest input, BOS not counted (default: the library program's).
+    #[arg(long, value_name = "N")]
+    max_seq_len: Option<usize>,
+    /// Compile with causal attention (implied for library programs compiled causally).
+    #[arg(long)]
+    causal: bool,
+    /// The BOS token the compiler adds.
+    #[arg(long, default_value = "BOS")]
+    bos: String,
+    /// Slope of the discretising MLPs (Tracr's `mlp_exactness`).
+    #[arg(long, default_value_t = 100.0)]
+    mlp_exactness: f64,
+    /// Write the model here (atomically; nothing is written when compilation fails).
+    #[arg(short = 'o', long = "output", value_name = "model.json")]
+    output: Option<PathBuf>,
+    /// Print a table of layers, heads and MLPs with the RASP node each computes.
+    #[arg(long)]
+    describe: bool,
+}
+
+/// `tracr run`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// A model written by `tracr compile -o`.
+    #[arg(value_name = "model.json")]
+    model: PathBuf,
+    /// The input tokens, comma-separated (BOS is added when missing).
+    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
+    input: String,
+    /// Also print the residual stream after every half-layer, keyed by residual label.
+    #[arg(long)]
+    trace: bool,
 }
 
 /// Which program: a library program by name, or a `.rasp` file.
@@ -257,12 +306,134 @@ fn report(error: &Error, source: Option<&(String, PathBuf)>) -> String {
     out
 }
 
+fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
+    let vocab = match &args.vocab {
+        Some(list) => parse_tokens(list),
+        None => program.vocab.clone().unwrap_or_default(),
+    };
+    if vocab.is_empty() {
+        return Err(Error::Message(
+            "the vocabulary is empty: give it with --vocab a,b,c".into(),
+        ));
+    }
+    let max_seq_len = args.max_seq_len.or(program.max_seq_len).ok_or_else(|| {
+        Error::Message("give the longest input length with --max-seq-len N".into())
+    })?;
+    let options = CompileOptions {
+        causal: args.causal || program.causal,
+        bos: args.bos.clone(),
+        mlp_exactness: args.mlp_exactness,
+        ..CompileOptions::default()
+    };
+    let model = compile(&program.output, &vocab, max_seq_len, &options)?;
+    let mut lines = Vec::new();
+    if args.describe {
+        lines.push(describe(&model).trim_end().to_string());
+    }
+    if let Some(path) = &args.output {
+        let mut text = serde_json::to_string(&model.to_json()).expect("JSON values serialise");
+        text.push('\n');
+        write_atomically(path, text.as_bytes())?;
+        lines.push(format!(
+            "wrote {} ({} layers, d_model {})",
+            path.display(),
+            model.config.num_layers,
+            model.config.d_model
+        ));
+    }
+    if lines.is_empty() {
+        lines.push(format!(
+            "compiled: {} layers, d_model {} (use -o FILE to write it, --describe to see it)",
+            model.config.num_layers, model.config.d_model
+        ));
+    }
+    Ok(lines.join("\n"))
+}
+
+fn run_model(args: &RunArgs) -> Result<String> {
+    let text = std::fs::read_to_string(&args.model).map_err(|source| Error::Io {
+        path: args.model.display().to_string(),
+        source,
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Message(format!("{} is not JSON: {e}", args.model.display())))?;
+    // Accept a bare model or a whole oracle fixture (whose model sits under `model`).
+    let model_json = json.get("model").unwrap_or(&json);
+    let model = CompiledModel::from_json(model_json)?;
+    let mut tokens = parse_tokens(&args.input);
+    let bos = Value::Str(model.input_encoding.bos_token.clone());
+    if tokens.first() != Some(&bos) {
+        tokens.insert(0, bos);
+    }
+    let output = if args.trace {
+        model.apply_traced(&tokens)?
+    } else {
+        model.apply(&tokens)?
+    };
+    let decoded = json_array(&output.decoded);
+    let Some(trace) = output.trace else {
+        return Ok(decoded);
+    };
+    let names: Vec<&str> = model.layers.iter().map(|m| m.module.as_str()).collect();
+    let states: Vec<serde_json::Value> = std::iter::once(("embeddings", &trace.input_embeddings))
+        .chain(names.iter().copied().zip(trace.residuals.iter()))
+        .map(|(after, residual)| {
+            let rows: Vec<serde_json::Map<String, serde_json::Value>> = residual
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    model
+                        .residual_labels
+                        .iter()
+                        .zip(row.iter())
+                        .filter(|(_, &v)| v != 0.0)
+                        .map(|(label, &v)| (label.clone(), serde_json::json!(v)))
+                        .collect()
+                })
+                .collect();
+            serde_json::json!({"after": after, "nonzero_by_position": rows})
+        })
+        .collect();
+    let decoded_json: serde_json::Value =
+        serde_json::from_str(&decoded).expect("json_array writes JSON");
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "decoded": decoded_json,
+        "trace": states,
+    }))
+    .expect("JSON values serialise"))
+}
+
+/// Prints to stdout; a closed pipe (`tracr ... | head`) ends the program quietly instead of panicking.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = writeln!(stdout, "{text}") {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to stdout: {error}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let program_args = match &cli.command {
         Command::Eval(a) => &a.program,
         Command::Check(a) => &a.program,
         Command::Print(a) => &a.program,
+        Command::Compile(a) => &a.program,
+        Command::Run(args) => {
+            return match run_model(args) {
+                Ok(text) => {
+                    print_stdout(&text);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("{}", report(&error, None));
+                    ExitCode::FAILURE
+                }
+            }
+        }
     };
     let program = match load_program(program_args) {
         Ok(p) => p,
@@ -277,10 +448,12 @@ fn main() -> ExitCode {
         Command::Print(_) => {
             print_program(&program.output).map(|text| (text.trim_end().to_string(), true))
         }
+        Command::Compile(args) => run_compile(args, &program).map(|text| (text, true)),
+        Command::Run(_) => unreachable!("handled before a program is loaded"),
     };
     match result {
         Ok((text, true)) => {
-            println!("{text}");
+            print_stdout(&text);
             ExitCode::SUCCESS
         }
         Ok((text, false)) => {
