@@ -56,3 +56,27 @@ pub fn circuit_from_json(graph: &EdgeGraph, value: &Json) -> Result<Circuit> {
     }
     Ok(circuit)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn circuits_round_trip_through_json() {
+        let graph = EdgeGraph::new(2, 2);
+        let circuit = Circuit {
+            edges: (0..graph.num_edges()).map(|e| e % 3 == 0).collect(),
+            nodes: (0..graph.num_writers()).map(|w| w != 2).collect(),
+        };
+        let text = serde_json::to_string(&circuit_to_json(&graph, &circuit)).unwrap();
+        let back = circuit_from_json(&graph, &serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(back, circuit);
+    }
+
+    #[test]
+    fn unknown_edge_names_are_errors() {
+        let graph = EdgeGraph::new(1, 1);
+        let bad = serde_json::json!({"edges": ["tok->a7.h0.q"]});
+        assert!(circuit_from_json(&graph, &bad).is_err());
+    }
+}
