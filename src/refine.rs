@@ -4,8 +4,8 @@
 //! small graphs (a dozen edges, where one edge is 8% of the sparsity) the push beats the KL and needed edges
 //! go. The trained log-alphas still rank the edges well, so we use them as a ranking: put back the pruned
 //! edges with the largest log-alpha until the circuit passes the certificate (every decoded output
-//! unchanged, KL below the limit), then drop kept edges, smallest log-alpha first, while it still passes.
-//! The result is faithful and 1-minimal on the data by construction.
+//! unchanged, KL below the limit), then drop kept edges, smallest log-alpha first, while it still passes, pass after pass until
+//! a pass removes nothing. The result is faithful and 1-minimal on the data by construction.
 
 use crate::ablation::Ablation;
 use crate::error::Result;
@@ -59,20 +59,28 @@ pub fn refine(
     }
     let mut removed = Vec::new();
     if certified {
-        let mut kept: Vec<usize> = (0..circuit.edges.len())
-            .filter(|&e| circuit.edges[e])
-            .collect();
-        kept.sort_by(|&a, &b| {
-            edge_log_alpha[a]
-                .total_cmp(&edge_log_alpha[b])
-                .then(a.cmp(&b))
-        });
-        for edge in kept {
-            circuit.edges[edge] = false;
-            if certifier.certify(&circuit)?.holds() {
-                removed.push(edge);
-            } else {
-                circuit.edges[edge] = true;
+        // Passes until none removes anything: an edge needed while another was present may become
+        // removable once that other edge is gone.
+        loop {
+            let mut kept: Vec<usize> = (0..circuit.edges.len())
+                .filter(|&e| circuit.edges[e])
+                .collect();
+            kept.sort_by(|&a, &b| {
+                edge_log_alpha[a]
+                    .total_cmp(&edge_log_alpha[b])
+                    .then(a.cmp(&b))
+            });
+            let before = removed.len();
+            for edge in kept {
+                circuit.edges[edge] = false;
+                if certifier.certify(&circuit)?.holds() {
+                    removed.push(edge);
+                } else {
+                    circuit.edges[edge] = true;
+                }
+            }
+            if removed.len() == before {
+                break;
             }
         }
     }

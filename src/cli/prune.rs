@@ -299,6 +299,7 @@ pub fn run(args: &PruneArgs) -> Result<()> {
     let show_progress = interactive && std::io::stderr().is_terminal();
     let outcome = train_with_progress(backend.as_mut(), &loaded, &config, show_progress)?;
     let mut outcome = outcome;
+    let trained_circuit = outcome.circuit.clone();
     let refine_on = args.refine.unwrap_or(args.preset == Preset::Default);
     let mut refinement_json = Json::Null;
     if refine_on {
@@ -342,6 +343,7 @@ pub fn run(args: &PruneArgs) -> Result<()> {
             "precision": precision,
             "recall": recall,
             "exact": outcome.circuit.edges == functional.edges,
+            "exact_before_refinement": trained_circuit.edges == functional.edges,
         });
     }
     if let Some(path) = &args.json {
