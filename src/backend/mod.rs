@@ -1,5 +1,6 @@
 //! What a pruning backend computes, so the training loop is written once for every backend.
 
+pub mod candle;
 pub mod ndarray;
 
 use crate::error::Result;

@@ -6,6 +6,7 @@ use clap::Args;
 use ndarray::Array2;
 
 use crate::ablation::Ablation;
+use crate::backend::candle::{CandleBackend, CandleDevice};
 use crate::backend::ndarray::NdarrayBackend;
 use crate::backend::Backend;
 use crate::error::Result;
@@ -16,6 +17,7 @@ use crate::objective::metric::Metric;
 use crate::rng::Rng;
 use crate::train::config::PruneConfig;
 use crate::train::trainer::train;
+use candle_core::DType;
 
 use super::program::{AblationKind, ProgramArgs};
 
@@ -59,9 +61,37 @@ fn ndarray_backend(model: &Transformer, inputs: &Array2<usize>) -> Result<Box<dy
     )?))
 }
 
+fn candle_f64(model: &Transformer, inputs: &Array2<usize>) -> Result<Box<dyn Backend>> {
+    candle(model, inputs, DType::F64)
+}
+
+fn candle_f32(model: &Transformer, inputs: &Array2<usize>) -> Result<Box<dyn Backend>> {
+    candle(model, inputs, DType::F32)
+}
+
+fn candle(model: &Transformer, inputs: &Array2<usize>, dtype: DType) -> Result<Box<dyn Backend>> {
+    let device = if cfg!(feature = "cuda") && std::env::var("EDGEPRUNE_BENCH_CUDA").is_ok() {
+        CandleDevice::Cuda(0)
+    } else {
+        CandleDevice::Cpu
+    };
+    Ok(Box::new(CandleBackend::new(
+        model,
+        inputs.view(),
+        &Ablation::Zero,
+        Metric::Kl,
+        dtype,
+        device,
+    )?))
+}
+
 /// Every backend compiled into this binary, the ndarray reference first (the baseline).
 fn backends() -> Vec<(&'static str, MakeBackend)> {
-    vec![("ndarray-f64", ndarray_backend as MakeBackend)]
+    vec![
+        ("ndarray-f64", ndarray_backend as MakeBackend),
+        ("candle-f64", candle_f64 as MakeBackend),
+        ("candle-f32", candle_f32 as MakeBackend),
+    ]
 }
 
 /// Seconds per step of `config.steps` steps (after one untimed warm-up run of 2 steps).
@@ -182,9 +212,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     super::emit("|---|---|---|---|---|")?;
     for workload in &workloads {
         let mut baseline = None;
-        for (name, make) in backends() {
+        for (_, make) in backends() {
             let mut backend = make(&workload.model, &workload.inputs)?;
             let seconds = seconds_per_step(backend.as_mut(), workload)?;
+            let name = backend.name();
             let base = *baseline.get_or_insert(seconds);
             super::emit(&format!(
                 "| {} | {} | {:.3} | {:.1} | {:.2}x |",

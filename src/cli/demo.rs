@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Args;
 
 use super::program::{AblationKind, ProgramArgs};
-use super::prune::{make_backend, train_with_progress, BackendKind, DeviceKind};
+use super::prune::{make_backend, train_with_progress, BackendKind, DeviceKind, Precision};
 use super::truth::ground_truth;
 use crate::error::Result;
 use crate::report::{classify_edges, precision_recall, svg::to_svg, EdgeClass, DEFAULT_LEGEND};
@@ -59,7 +59,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         seed: args.seed,
         ..PruneConfig::reverse()
     };
-    let mut backend = make_backend(&loaded, BackendKind::Ndarray, DeviceKind::Cpu)?;
+    let mut backend = make_backend(
+        &loaded,
+        BackendKind::Ndarray,
+        DeviceKind::Cpu,
+        Precision::F64,
+    )?;
     let show_progress = std::io::stderr().is_terminal();
     let outcome = train_with_progress(backend.as_mut(), &loaded, &config, show_progress)?;
     super::emit(&format!(

@@ -9,6 +9,7 @@ use serde_json::{json, Value as Json};
 
 use super::program::{LoadedProgram, ProgramArgs};
 use super::truth::ground_truth;
+use crate::backend::candle::{CandleBackend, CandleDevice};
 use crate::backend::ndarray::NdarrayBackend;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -20,6 +21,7 @@ use crate::report::svg::to_svg;
 use crate::report::{classify_edges, edge_names, precision_recall, EdgeClass, DEFAULT_LEGEND};
 use crate::train::config::PruneConfig;
 use crate::train::trainer::{train, Progress, TrainOutcome};
+use candle_core::DType;
 
 /// Arguments of `edgeprune prune`.
 #[derive(Debug, Clone, Args)]
@@ -60,6 +62,9 @@ pub struct PruneArgs {
     /// Device of the candle backend.
     #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
     pub device: DeviceKind,
+    /// Floating-point type of the candle backend (the ndarray reference is always f64).
+    #[arg(long, value_enum, default_value_t = Precision::F64)]
+    pub dtype: Precision,
     /// Write the circuit as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -102,6 +107,15 @@ pub enum BackendKind {
     Ndarray,
     /// candle autograd (f64 on CPU, f32 on CUDA).
     Candle,
+}
+
+/// Floating-point types of the candle backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Precision {
+    /// 64-bit (matches the reference to 1e-9).
+    F64,
+    /// 32-bit (matches the reference to 1e-4; the fast choice on GPUs).
+    F32,
 }
 
 /// Devices of the candle backend.
@@ -170,6 +184,7 @@ pub fn make_backend(
     loaded: &LoadedProgram,
     kind: BackendKind,
     device: DeviceKind,
+    precision: Precision,
 ) -> Result<Box<dyn Backend>> {
     let task = &loaded.task;
     match kind {
@@ -189,10 +204,20 @@ pub fn make_backend(
                 task.metric,
             )?))
         }
-        BackendKind::Candle => Err(Error::InvalidOption {
-            option: "--backend".into(),
-            message: "the candle backend is not built into this version".into(),
-        }),
+        BackendKind::Candle => Ok(Box::new(CandleBackend::new(
+            &task.model,
+            task.clean.view(),
+            &loaded.ablation(),
+            task.metric,
+            match precision {
+                Precision::F64 => DType::F64,
+                Precision::F32 => DType::F32,
+            },
+            match device {
+                DeviceKind::Cpu => CandleDevice::Cpu,
+                DeviceKind::Cuda => CandleDevice::Cuda(0),
+            },
+        )?)),
     }
 }
 
@@ -294,7 +319,7 @@ pub fn outcome_json(
 pub fn run(args: &PruneArgs) -> Result<()> {
     let loaded = args.program.load()?;
     let config = args.config()?;
-    let mut backend = make_backend(&loaded, args.backend, args.device)?;
+    let mut backend = make_backend(&loaded, args.backend, args.device, args.dtype)?;
     let interactive = std::io::stdout().is_terminal();
     let show_progress = interactive && std::io::stderr().is_terminal();
     let outcome = train_with_progress(backend.as_mut(), &loaded, &config, show_progress)?;

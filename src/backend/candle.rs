@@ -1,0 +1,657 @@
+//! The candle backend: the same masked forward, metric and regulariser as the reference, differentiated by
+//! candle's autograd (`Var` + `backward()`), in f32 or f64, on the CPU or (with `--features cuda`) a GPU.
+//!
+//! One generic code path serves every device, so the CPU tests cover the logic the CUDA build runs.
+//! The readers of a layer are vectorised: their inputs are one matrix product of the layer's mask block
+//! `[readers, writers]` with the stacked writer differences `[writers, B·S·D]`.
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use ndarray::{Array2, Array3, Array4, ArrayView2, Axis};
+
+use crate::ablation::Ablation;
+use crate::backend::{Backend, Lambdas, StepRequest, StepResult};
+use crate::error::{Error, Result};
+use crate::graph::{EdgeGraph, HeadInput};
+use crate::masks::hard_concrete::{LIMIT_LEFT, LIMIT_RIGHT, TEMPERATURE};
+use crate::model::{Activation, LayerNorm, OutputKind, Readout, Transformer};
+use crate::objective::metric::Metric;
+
+/// Large negative logit for masked (future) keys: exp underflows to exactly 0 in f32 and f64.
+const MASKED_LOGIT: f64 = -1e30;
+
+/// Where the backend computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandleDevice {
+    /// The CPU.
+    Cpu,
+    /// CUDA GPU `ordinal` (needs a build with `--features cuda`).
+    Cuda(usize),
+}
+
+fn candle_error(error: candle_core::Error) -> Error {
+    Error::InvalidOption {
+        option: "candle backend".into(),
+        message: error.to_string(),
+    }
+}
+
+trait CandleResult<T> {
+    fn ce(self) -> Result<T>;
+}
+
+impl<T> CandleResult<T> for candle_core::Result<T> {
+    fn ce(self) -> Result<T> {
+        self.map_err(candle_error)
+    }
+}
+
+/// The candle device for a choice, or a typed error saying how to get CUDA.
+pub fn device(choice: CandleDevice) -> Result<Device> {
+    match choice {
+        CandleDevice::Cpu => Ok(Device::Cpu),
+        CandleDevice::Cuda(ordinal) => {
+            if !cfg!(feature = "cuda") {
+                return Err(Error::InvalidOption {
+                    option: "--device cuda".into(),
+                    message: "this binary was built without CUDA; rebuild with `cargo build --release --features cuda` on a machine with nvcc".into(),
+                });
+            }
+            Device::new_cuda(ordinal).ce()
+        }
+    }
+}
+
+/// A LayerNorm's parameters on the device.
+#[derive(Debug, Clone)]
+struct Norm {
+    scale: Tensor,
+    shift: Tensor,
+    epsilon: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Head {
+    w_query: Tensor,
+    b_query: Tensor,
+    w_key: Tensor,
+    b_key: Tensor,
+    w_value: Tensor,
+    b_value: Tensor,
+    w_output: Tensor,
+    b_output: Tensor,
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    ln_attention: Option<Norm>,
+    heads: Vec<Head>,
+    ln_mlp: Option<Norm>,
+    w_in: Tensor,
+    b_in: Tensor,
+    w_out: Tensor,
+    b_out: Tensor,
+    /// Edge indices of the layer's head readers, `[3H · writers]`: q of every head, then k, then v.
+    head_edges: Tensor,
+    /// Edge indices of the MLP reader, `[writers]`.
+    mlp_edges: Tensor,
+}
+
+/// [`Backend`] on candle with autograd.
+#[derive(Debug)]
+pub struct CandleBackend {
+    device: Device,
+    dtype: DType,
+    graph: EdgeGraph,
+    layers: Vec<Layer>,
+    num_heads: usize,
+    token_embedding: Tensor,
+    position_embedding: Tensor,
+    ln_final: Option<Norm>,
+    readout: Tensor,
+    output_kind: OutputKind,
+    output_edges: Tensor,
+    attention_scale: f64,
+    causal: bool,
+    activation: Activation,
+    metric: Metric,
+    clean: Array2<usize>,
+    /// Ablated writer states `[W, N, S, D]` (None for zero ablation).
+    ablated: Option<Array4<f64>>,
+    /// The full model's output on every clean example, `[N, S, outputs]` (the f64 reference's).
+    reference: Array3<f64>,
+}
+
+impl CandleBackend {
+    /// A backend for `model` on the `[N, S]` clean token ids, pruned under `ablation`, in `dtype` on `device`.
+    pub fn new(
+        model: &Transformer,
+        inputs: ArrayView2<usize>,
+        ablation: &Ablation,
+        metric: Metric,
+        dtype: DType,
+        device: CandleDevice,
+    ) -> Result<Self> {
+        if !matches!(dtype, DType::F32 | DType::F64) {
+            return Err(Error::InvalidOption {
+                option: "dtype".into(),
+                message: format!("{dtype:?}; use f32 or f64"),
+            });
+        }
+        model.validate()?;
+        model.check_token_ids(inputs)?;
+        let device = self::device(device)?;
+        let (num_examples, seq_len) = inputs.dim();
+        let graph = EdgeGraph::for_model(model);
+        let reference = model.forward(inputs)?;
+        let ablated = ablation.writer_states(model, num_examples, seq_len)?;
+        let upload2 = |a: &Array2<f64>| {
+            tensor(
+                a.as_standard_layout().as_slice().unwrap(),
+                a.dim(),
+                dtype,
+                &device,
+            )
+        };
+        let upload1 = |a: &ndarray::Array1<f64>| {
+            Tensor::from_slice(a.as_slice().unwrap(), a.len(), &device)
+                .and_then(|t| t.to_dtype(dtype))
+                .ce()
+        };
+        let norm = |n: &Option<LayerNorm>| -> Result<Option<Norm>> {
+            n.as_ref()
+                .map(|n| {
+                    Ok(Norm {
+                        scale: upload1(&n.scale)?,
+                        shift: upload1(&n.shift)?,
+                        epsilon: n.epsilon,
+                    })
+                })
+                .transpose()
+        };
+        let indices = |edges: Vec<u32>| Tensor::from_vec(edges.clone(), edges.len(), &device).ce();
+        let num_heads = model.num_heads();
+        let mut layers = Vec::with_capacity(model.num_layers());
+        for (l, layer) in model.layers.iter().enumerate() {
+            let heads = layer
+                .heads
+                .iter()
+                .map(|h| {
+                    Ok(Head {
+                        w_query: upload2(&h.w_query)?,
+                        b_query: upload1(&h.b_query)?,
+                        w_key: upload2(&h.w_key)?,
+                        b_key: upload1(&h.b_key)?,
+                        w_value: upload2(&h.w_value)?,
+                        b_value: upload1(&h.b_value)?,
+                        w_output: upload2(&h.w_output)?,
+                        b_output: upload1(&h.b_output)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut head_edges = Vec::new();
+            for input in [HeadInput::Query, HeadInput::Key, HeadInput::Value] {
+                for h in 0..num_heads {
+                    let reader = graph.head_reader(l, h, input);
+                    head_edges.extend(graph.edges_into(reader).iter().map(|&e| e as u32));
+                }
+            }
+            let mlp_edges = graph
+                .edges_into(graph.mlp_reader(l))
+                .iter()
+                .map(|&e| e as u32)
+                .collect();
+            layers.push(Layer {
+                ln_attention: norm(&layer.ln_attention)?,
+                heads,
+                ln_mlp: norm(&layer.ln_mlp)?,
+                w_in: upload2(&layer.mlp.w_in)?,
+                b_in: upload1(&layer.mlp.b_in)?,
+                w_out: upload2(&layer.mlp.w_out)?,
+                b_out: upload1(&layer.mlp.b_out)?,
+                head_edges: indices(head_edges)?,
+                mlp_edges: indices(mlp_edges)?,
+            });
+        }
+        let readout_matrix = match &model.readout {
+            Readout::Categorical { unembedding } => unembedding.clone(),
+            Readout::Numerical { dimension } => {
+                let mut column = Array2::zeros((model.d_model(), 1));
+                column[(*dimension, 0)] = 1.0;
+                column
+            }
+        };
+        let output_edges = graph
+            .edges_into(graph.output_reader())
+            .iter()
+            .map(|&e| e as u32)
+            .collect();
+        Ok(Self {
+            token_embedding: upload2(&model.token_embedding)?,
+            position_embedding: upload2(&model.position_embedding)?,
+            ln_final: norm(&model.ln_final)?,
+            readout: upload2(&readout_matrix)?,
+            output_kind: model.output_kind(),
+            output_edges: indices(output_edges)?,
+            attention_scale: model.attention_scale,
+            causal: model.causal,
+            activation: model.activation,
+            metric,
+            clean: inputs.to_owned(),
+            ablated,
+            reference,
+            layers,
+            num_heads,
+            graph,
+            dtype,
+            device,
+        })
+    }
+
+    /// The masked forward on `batch`: output `[B, S, outputs]`, differentiable in `edge_z` and `node_z`.
+    fn forward(&self, batch: &[usize], edge_z: &Tensor, node_z: &Tensor) -> Result<Tensor> {
+        let (b, s) = (batch.len(), self.clean.ncols());
+        let d = self.token_embedding.dim(1).ce()?;
+        let m = b * s;
+        let ids: Vec<u32> = batch
+            .iter()
+            .flat_map(|&n| {
+                self.clean
+                    .row(n)
+                    .iter()
+                    .map(|&t| t as u32)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let ids = Tensor::from_vec(ids, m, &self.device).ce()?;
+        let token = self.token_embedding.index_select(&ids, 0).ce()?;
+        let positions = self
+            .position_embedding
+            .narrow(0, 0, s)
+            .and_then(|p| p.unsqueeze(0))
+            .and_then(|p| p.broadcast_as((b, s, d)))
+            .and_then(|p| p.reshape((m, d)))
+            .ce()?;
+        // Ablated states of this batch, `[W, M, D]`.
+        let ablated = match &self.ablated {
+            None => None,
+            Some(states) => {
+                let rows = states.select(Axis(1), batch);
+                Some(tensor(
+                    rows.as_standard_layout().as_slice().unwrap(),
+                    (states.dim().0, m, d),
+                    self.dtype,
+                    &self.device,
+                )?)
+            }
+        };
+        let ablated_of = |w: usize| -> Result<Option<Tensor>> {
+            ablated.as_ref().map(|a| a.get(w).ce()).transpose()
+        };
+        // X_w = ζ f_w + (1 − ζ) X̃_w, and the difference X_w − X̃_w the readers mix.
+        let write = |w: usize, clean: Tensor| -> Result<(Tensor, Tensor)> {
+            let zeta = node_z.narrow(0, w, 1).ce()?;
+            match ablated_of(w)? {
+                None => {
+                    let state = clean.broadcast_mul(&zeta).ce()?;
+                    Ok((state.clone(), state))
+                }
+                Some(corrupt) => {
+                    let delta = (clean - &corrupt)
+                        .and_then(|x| x.broadcast_mul(&zeta))
+                        .ce()?;
+                    Ok(((&corrupt + &delta).ce()?, delta))
+                }
+            }
+        };
+        let mut deltas: Vec<Tensor> = Vec::new();
+        let push = |w: usize, clean: Tensor, deltas: &mut Vec<Tensor>| -> Result<()> {
+            let (_, delta) = write(w, clean)?;
+            deltas.push(delta.reshape(m * d).ce()?);
+            Ok(())
+        };
+        push(0, token, &mut deltas)?;
+        push(1, positions, &mut deltas)?;
+        // Σ_w X̃_w over the first n writers (what an all-ablated reader sees).
+        let prefix_ablated = |n: usize| -> Result<Option<Tensor>> {
+            match &ablated {
+                None => Ok(None),
+                Some(a) => Ok(Some(a.narrow(0, 0, n).and_then(|x| x.sum(0)).ce()?)),
+            }
+        };
+        let read = |edges: &Tensor, readers: usize, deltas: &[Tensor]| -> Result<Tensor> {
+            let n = deltas.len();
+            let block = edge_z
+                .index_select(edges, 0)
+                .and_then(|z| z.reshape((readers, n)))
+                .ce()?;
+            let stacked = Tensor::stack(deltas, 0).ce()?;
+            let mixed = block
+                .matmul(&stacked)
+                .and_then(|x| x.reshape((readers, m, d)))
+                .ce()?;
+            match prefix_ablated(n)? {
+                None => Ok(mixed),
+                Some(base) => mixed.broadcast_add(&base).ce(),
+            }
+        };
+        let h_count = self.num_heads;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let inputs = read(&layer.head_edges, 3 * h_count, &deltas)?;
+            let mut head_outputs = Vec::with_capacity(h_count);
+            for (h, head) in layer.heads.iter().enumerate() {
+                let stream = |k: usize| -> Result<Tensor> {
+                    let x = inputs.get(k * h_count + h).ce()?;
+                    match &layer.ln_attention {
+                        Some(norm) => layer_norm(&x, norm),
+                        None => Ok(x),
+                    }
+                };
+                let q = linear(&stream(0)?, &head.w_query, &head.b_query)?;
+                let k = linear(&stream(1)?, &head.w_key, &head.b_key)?;
+                let v = linear(&stream(2)?, &head.w_value, &head.b_value)?;
+                let (dk, dv) = (q.dim(1).ce()?, v.dim(1).ce()?);
+                let q = q.reshape((b, s, dk)).ce()?;
+                let k = k.reshape((b, s, dk)).ce()?;
+                let v = v.reshape((b, s, dv)).ce()?;
+                let mut logits = q
+                    .matmul(&k.transpose(1, 2).and_then(|t| t.contiguous()).ce()?)
+                    .and_then(|x| x.affine(self.attention_scale, 0.0))
+                    .ce()?;
+                if self.causal {
+                    let mask: Vec<f64> = (0..s * s)
+                        .map(|i| if i % s > i / s { MASKED_LOGIT } else { 0.0 })
+                        .collect();
+                    let mask = tensor(&mask, (s, s), self.dtype, &self.device)?;
+                    logits = logits.broadcast_add(&mask).ce()?;
+                }
+                let probs = softmax_last(&logits)?;
+                let mixed = probs.matmul(&v).and_then(|x| x.reshape((m, dv))).ce()?;
+                head_outputs.push(linear(&mixed, &head.w_output, &head.b_output)?);
+            }
+            for (h, out) in head_outputs.into_iter().enumerate() {
+                push(self.graph.head_writer(l, h), out, &mut deltas)?;
+            }
+            let x = read(&layer.mlp_edges, 1, &deltas)?.get(0).ce()?;
+            let x = match &layer.ln_mlp {
+                Some(norm) => layer_norm(&x, norm)?,
+                None => x,
+            };
+            let hidden = activation(&linear(&x, &layer.w_in, &layer.b_in)?, self.activation)?;
+            let out = linear(&hidden, &layer.w_out, &layer.b_out)?;
+            push(self.graph.mlp_writer(l), out, &mut deltas)?;
+        }
+        let x = read(&self.output_edges, 1, &deltas)?.get(0).ce()?;
+        let x = match &self.ln_final {
+            Some(norm) => layer_norm(&x, norm)?,
+            None => x,
+        };
+        let outputs = self.readout.dim(1).ce()?;
+        x.matmul(&self.readout)
+            .and_then(|y| y.reshape((b, s, outputs)))
+            .ce()
+    }
+
+    /// The metric of an output against the reference rows of `batch`.
+    fn metric_of(&self, output: &Tensor, batch: &[usize]) -> Result<Tensor> {
+        let reference = self.reference.select(Axis(0), batch);
+        let (b, s, c) = reference.dim();
+        let reference = tensor(
+            reference.as_standard_layout().as_slice().unwrap(),
+            (b, s, c),
+            self.dtype,
+            &self.device,
+        )?;
+        if self.output_kind == OutputKind::Categorical && s < 2 {
+            // Only the BOS position: no group to compare, the metric is 0 (kept attached to the graph).
+            return output.sum_all().and_then(|x| x.affine(0.0, 0.0)).ce();
+        }
+        // Categorical: groups are (example, position ≥ 1) over classes; numerical: examples over positions.
+        let (out, reference) = match self.output_kind {
+            OutputKind::Categorical => (
+                output.narrow(1, 1, s - 1).ce()?,
+                reference.narrow(1, 1, s - 1).ce()?,
+            ),
+            OutputKind::Numerical => (output.squeeze(2).ce()?, reference.squeeze(2).ce()?),
+        };
+        match self.metric {
+            Metric::Kl => {
+                let log_p = log_softmax_last(&reference)?;
+                let log_q = log_softmax_last(&out)?;
+                let p = log_p.exp().ce()?;
+                (p * (log_p - log_q).ce()?)
+                    .and_then(|x| x.sum_all())
+                    .and_then(|x| x.affine(1.0 / b as f64, 0.0))
+                    .ce()
+            }
+            Metric::Mse => {
+                let entries = out.elem_count() as f64;
+                (out - reference)
+                    .and_then(|x| x.sqr())
+                    .and_then(|x| x.sum_all())
+                    .and_then(|x| x.affine(1.0 / entries, 0.0))
+                    .ce()
+            }
+        }
+    }
+
+    fn vector(&self, values: &[f64]) -> Result<Tensor> {
+        tensor(values, values.len(), self.dtype, &self.device)
+    }
+}
+
+/// A tensor from f64 data, converted to `dtype` on `device`.
+fn tensor<S: Into<candle_core::Shape>>(
+    data: &[f64],
+    shape: S,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
+    Tensor::from_slice(data, shape, device)
+        .and_then(|t| t.to_dtype(dtype))
+        .ce()
+}
+
+fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.matmul(w).and_then(|y| y.broadcast_add(b)).ce()
+}
+
+/// LayerNorm over the last dimension with the biased variance, as the reference.
+fn layer_norm(x: &Tensor, norm: &Norm) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1).ce()?;
+    let centred = x.broadcast_sub(&mean).ce()?;
+    let variance = centred.sqr().and_then(|c| c.mean_keepdim(D::Minus1)).ce()?;
+    let inv_std = variance
+        .affine(1.0, norm.epsilon)
+        .and_then(|v| v.sqrt())
+        .and_then(|v| v.recip())
+        .ce()?;
+    centred
+        .broadcast_mul(&inv_std)
+        .and_then(|x| x.broadcast_mul(&norm.scale))
+        .and_then(|x| x.broadcast_add(&norm.shift))
+        .ce()
+}
+
+/// ReLU with derivative 0 at 0 (torch's and the reference's convention; candle's own relu passes 1 there,
+/// which matters for Tracr MLPs, whose pre-activations are often exactly 0); GELU in GPT-2's tanh form,
+/// composed from exact ops because candle's fused GELU backward uses 6-digit constants.
+fn activation(x: &Tensor, kind: Activation) -> Result<Tensor> {
+    match kind {
+        Activation::Relu => {
+            let positive = x.gt(0.0).and_then(|m| m.to_dtype(x.dtype())).ce()?.detach();
+            (x * positive).ce()
+        }
+        Activation::Gelu => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let inner = (x + x.powf(3.0).and_then(|x3| x3.affine(0.044715, 0.0)).ce()?)
+                .and_then(|y| y.affine(c, 0.0))
+                .and_then(|y| y.tanh())
+                .and_then(|t| t.affine(0.5, 0.5))
+                .ce()?;
+            (x * inner).ce()
+        }
+    }
+}
+
+fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1).ce()?.detach();
+    let shifted = x.broadcast_sub(&max).ce()?;
+    let log_total = shifted
+        .exp()
+        .and_then(|e| e.sum_keepdim(D::Minus1))
+        .and_then(|s| s.log())
+        .ce()?;
+    shifted.broadcast_sub(&log_total).ce()
+}
+
+fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    log_softmax_last(x)?.exp().ce()
+}
+
+/// `λ1 (s − t) + λ2 (s − t)²` with `s = 1 − Σz / n`; returns (penalty, sparsity as a tensor).
+fn penalty(
+    z: &Tensor,
+    target: f64,
+    linear: &Tensor,
+    quadratic: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let n = z.elem_count() as f64;
+    let sparsity = z.sum_all().and_then(|s| s.affine(-1.0 / n, 1.0)).ce()?;
+    let gap = sparsity.affine(1.0, -target).ce()?;
+    let value = (linear.squeeze(0).ce()? * &gap)
+        .and_then(|a| Ok((a, (quadratic.squeeze(0)? * gap.sqr()?)?)))
+        .and_then(|(a, b)| a + b)
+        .ce()?;
+    Ok((value, sparsity))
+}
+
+fn scalar_f64(t: &Tensor) -> Result<f64> {
+    t.to_dtype(DType::F64)
+        .and_then(|x| x.to_scalar::<f64>())
+        .ce()
+}
+
+fn vec_f64(t: &Tensor) -> Result<Vec<f64>> {
+    t.to_dtype(DType::F64).and_then(|x| x.to_vec1::<f64>()).ce()
+}
+
+impl Backend for CandleBackend {
+    fn name(&self) -> String {
+        let dtype = if self.dtype == DType::F32 {
+            "f32"
+        } else {
+            "f64"
+        };
+        let device = if self.device.is_cuda() { "cuda" } else { "cpu" };
+        format!("candle-{dtype}-{device}")
+    }
+
+    fn num_edges(&self) -> usize {
+        self.graph.num_edges()
+    }
+
+    fn num_writers(&self) -> usize {
+        self.graph.num_writers()
+    }
+
+    fn step(&mut self, request: &StepRequest<'_>) -> Result<StepResult> {
+        let (e, w) = (self.graph.num_edges(), self.graph.num_writers());
+        for (what, len, want) in [
+            ("edge log-alpha", request.edge_log_alpha.len(), e),
+            ("edge noise", request.edge_uniform.len(), e),
+            ("node log-alpha", request.node_log_alpha.len(), w),
+            ("node noise", request.node_uniform.len(), w),
+        ] {
+            if len != want {
+                return Err(Error::Shape {
+                    what: what.into(),
+                    expected: want.to_string(),
+                    got: len.to_string(),
+                });
+            }
+        }
+        let var = |values: &[f64]| -> Result<Var> { Var::from_tensor(&self.vector(values)?).ce() };
+        let edge_la = var(request.edge_log_alpha)?;
+        let node_la = var(request.node_log_alpha)?;
+        let lambdas = [
+            var(&[request.edge_lambdas.linear])?,
+            var(&[request.edge_lambdas.quadratic])?,
+            var(&[request.node_lambdas.linear])?,
+            var(&[request.node_lambdas.quadratic])?,
+        ];
+        // The logistic noise log u − log(1 − u) is computed in f64 on the host, as the reference does.
+        let logistic =
+            |u: &[f64]| -> Vec<f64> { u.iter().map(|&u| u.ln() - (1.0 - u).ln()).collect() };
+        let sample = |la: &Var, u: &[f64]| -> Result<Tensor> {
+            let noise = self.vector(&logistic(u))?;
+            let s = (la.as_tensor() + noise)
+                .and_then(|x| x.affine(1.0 / TEMPERATURE, 0.0))
+                .and_then(|x| x.neg())
+                .and_then(|x| x.exp())
+                .and_then(|x| x.affine(1.0, 1.0))
+                .and_then(|x| x.recip())
+                .ce()?;
+            s.affine(LIMIT_RIGHT - LIMIT_LEFT, LIMIT_LEFT)
+                .and_then(|z| z.clamp(0.0, 1.0))
+                .ce()
+        };
+        let edge_z = sample(&edge_la, request.edge_uniform)?;
+        let node_z = sample(&node_la, request.node_uniform)?;
+        let output = self.forward(request.batch, &edge_z, &node_z)?;
+        let metric = self.metric_of(&output, request.batch)?;
+        let (edge_penalty, edge_sparsity) = penalty(
+            &edge_z,
+            request.edge_target,
+            lambdas[0].as_tensor(),
+            lambdas[1].as_tensor(),
+        )?;
+        let (node_penalty, node_sparsity) = penalty(
+            &node_z,
+            request.node_target,
+            lambdas[2].as_tensor(),
+            lambdas[3].as_tensor(),
+        )?;
+        let mut loss = (&metric + &edge_penalty).ce()?;
+        if request.node_loss {
+            loss = (&loss + &node_penalty).ce()?;
+        }
+        let grads = loss.backward().ce()?;
+        let grad_of = |v: &Var, n: usize| -> Result<Vec<f64>> {
+            match grads.get(v.as_tensor()) {
+                Some(g) => vec_f64(g),
+                None => Ok(vec![0.0; n]),
+            }
+        };
+        let lambda_grads: Vec<f64> = lambdas
+            .iter()
+            .map(|l| grad_of(l, 1).map(|g| g[0]))
+            .collect::<Result<_>>()?;
+        Ok(StepResult {
+            loss: scalar_f64(&loss)?,
+            metric: scalar_f64(&metric)?,
+            edge_sparsity: scalar_f64(&edge_sparsity)?,
+            node_sparsity: scalar_f64(&node_sparsity)?,
+            grad_edge_log_alpha: grad_of(&edge_la, e)?,
+            grad_node_log_alpha: grad_of(&node_la, w)?,
+            grad_edge_lambdas: Lambdas {
+                linear: lambda_grads[0],
+                quadratic: lambda_grads[1],
+            },
+            grad_node_lambdas: if request.node_loss {
+                Lambdas {
+                    linear: lambda_grads[2],
+                    quadratic: lambda_grads[3],
+                }
+            } else {
+                Lambdas::default()
+            },
+        })
+    }
+
+    fn metric(&mut self, edge_mask: &[f64], node_mask: &[f64], batch: &[usize]) -> Result<f64> {
+        let edge_z = self.vector(edge_mask)?;
+        let node_z = self.vector(node_mask)?;
+        let output = self.forward(batch, &edge_z, &node_z)?;
+        scalar_f64(&self.metric_of(&output, batch)?)
+    }
+}
