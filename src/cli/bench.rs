@@ -19,7 +19,7 @@ use crate::train::config::PruneConfig;
 use crate::train::trainer::train;
 use candle_core::DType;
 
-use super::program::{AblationKind, ProgramArgs};
+use super::program::ProgramArgs;
 
 /// Arguments of `edgeprune bench`.
 #[derive(Debug, Clone, Args)]
@@ -153,15 +153,7 @@ fn gpt2_workload(args: &BenchArgs) -> Workload {
 
 /// Runs `edgeprune bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let reverse = ProgramArgs {
-        lib: "reverse_123".into(),
-        vocab: None,
-        max_seq_len: None,
-        length: Some(3),
-        ablation: AblationKind::Zero,
-        data_seed: 0,
-    }
-    .load()?;
+    let reverse = ProgramArgs::edge_pruning_reverse().load()?;
 
     // The full reverse run of Edge Pruning's script, as the trainer runs it (progress callback included).
     let config = PruneConfig::reverse();

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::program::{AblationKind, ProgramArgs};
+use super::program::ProgramArgs;
 use super::prune::{make_backend, train_with_progress, BackendKind, DeviceKind, Precision};
 use super::truth::ground_truth;
 use crate::error::Result;
@@ -27,14 +27,7 @@ pub struct DemoArgs {
 /// Runs `edgeprune demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
-    let program = ProgramArgs {
-        lib: "reverse_123".into(),
-        vocab: None,
-        max_seq_len: None,
-        length: Some(3),
-        ablation: AblationKind::Zero,
-        data_seed: 0,
-    };
+    let program = ProgramArgs::edge_pruning_reverse();
     let loaded = program.load()?;
     let model = &loaded.task.model;
     super::emit(&format!(

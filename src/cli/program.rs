@@ -104,6 +104,19 @@ pub fn parse_vocab(text: &str) -> Result<Vec<Value>> {
 }
 
 impl ProgramArgs {
+    /// Edge Pruning's reverse setting: `reverse_123` (vocab {1,2,3}, max_seq_len 5) on all 27 inputs of
+    /// length 3, zero ablation.
+    pub fn edge_pruning_reverse() -> Self {
+        Self {
+            lib: "reverse_123".into(),
+            vocab: None,
+            max_seq_len: None,
+            length: Some(3),
+            ablation: AblationKind::Zero,
+            data_seed: 0,
+        }
+    }
+
     /// Compiles the program and builds its task.
     pub fn load(&self) -> Result<LoadedProgram> {
         let program = tracr::library::by_name(&self.lib).ok_or_else(|| Error::InvalidOption {

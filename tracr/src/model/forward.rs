@@ -113,8 +113,10 @@ impl CompiledModel {
             let q = x.dot(&a.query) + &a.query_bias;
             let k = x.dot(&a.key) + &a.key_bias;
             let v = x.dot(&a.value) + &a.value_bias;
-            let mut logits = Array3::zeros((heads, t, t));
-            let mut weights = Array3::zeros((heads, t, t));
+            // The per-head logits and weights are kept only for a trace.
+            let keep = if traced { (heads, t, t) } else { (0, 0, 0) };
+            let mut logits = Array3::zeros(keep);
+            let mut weights = Array3::zeros(keep);
             let mut mixed = Array2::zeros((t, heads * ks));
             for h in 0..heads {
                 let cols = s![.., h * ks..(h + 1) * ks];
@@ -135,16 +137,19 @@ impl CompiledModel {
                     row /= sum;
                 }
                 mixed.slice_mut(cols).assign(&wh.dot(&vh));
-                logits.slice_mut(s![h, .., ..]).assign(&lh);
-                weights.slice_mut(s![h, .., ..]).assign(&wh);
+                if traced {
+                    logits.slice_mut(s![h, .., ..]).assign(&lh);
+                    weights.slice_mut(s![h, .., ..]).assign(&wh);
+                }
             }
             x = x + mixed.dot(&a.output) + &a.output_bias;
             let m = &layer.mlp;
-            let after_attn = x.clone();
+            if let Some(tr) = trace.as_mut() {
+                tr.residuals.push(x.clone());
+            }
             let hidden = (x.dot(&m.hidden) + &m.hidden_bias).mapv(|z| z.max(0.0));
             x = x + hidden.dot(&m.output) + &m.output_bias;
             if let Some(tr) = trace.as_mut() {
-                tr.residuals.push(after_attn);
                 tr.residuals.push(x.clone());
                 tr.attn_logits.push(logits);
                 tr.attn_weights.push(weights);
