@@ -3,8 +3,10 @@
 pub mod allocate;
 pub mod assemble;
 pub mod basis;
+pub mod cli;
 pub mod compile;
 pub mod craft;
+pub mod describe;
 pub mod error;
 pub mod graph;
 pub mod library;
