@@ -3,6 +3,7 @@
 pub mod allocate;
 pub mod assemble;
 pub mod basis;
+pub mod cli;
 pub mod compile;
 pub mod craft;
 pub mod describe;

@@ -1,24 +1,26 @@
-//! The `tracr` command line: evaluate and check RASP programs written as `.rasp` text or taken
-//! from the library registry.
+//! The `tracr` command line: evaluate, check and compile RASP programs written as `.rasp` text or
+//! taken from the library registry, and run compiled models.
 //!
 //! Each subcommand is one `Args` struct and one `run_*` function; programs are chosen with the
-//! shared [`ProgramArgs`] (`--lib NAME` or `FILE.rasp`), so new subcommands reuse it.
+//! shared [`ProgramArgs`] (`--lib NAME` or `FILE.rasp`), so new subcommands reuse it. What the
+//! commands do beyond argument handling lives in the library (`tracr::cli`, `tracr::describe`).
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tracr::cli::model_file::{read_model, write_model};
+use tracr::cli::run_json::run_to_json;
 use tracr::describe::describe;
 use tracr::error::{Error, Result};
 use tracr::graph::extract;
-use tracr::io::write_atomically;
 use tracr::library;
 use tracr::rasp::text::{parse_program, print_program};
 use tracr::rasp::validate::{check_vocab, static_validate};
 use tracr::rasp::{Evaluator, SOp};
 use tracr::value::{python_float_repr, Value};
-use tracr::{compile, CompileOptions, CompiledModel};
+use tracr::{compile, CompileOptions};
 
-/// Tracr in Rust: evaluate and check RASP programs.
+/// Tracr in Rust: evaluate, check and compile RASP programs; run compiled models.
 #[derive(Debug, Parser)]
 #[command(name = "tracr", version, about)]
 struct Cli {
@@ -35,52 +37,10 @@ enum Command {
     Check(CheckArgs),
     /// Print a program as canonical .rasp text.
     Print(PrintArgs),
-    /// Compile a program to transformer weights (the oracle fixtures' `model` JSON schema).
+    /// Compile a program to transformer weights (-o model.json) and/or describe the model.
     Compile(CompileArgs),
-    /// Run a compiled model (from `tracr compile -o`) on one input.
+    /// Run a compiled model on one input and print the decoded output as JSON.
     Run(RunArgs),
-}
-
-/// `tracr compile`.
-#[derive(Debug, Args)]
-struct CompileArgs {
-    #[command(flatten)]
-    program: ProgramArgs,
-    /// The vocabulary, comma-separated (default: the library program's).
-    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
-    vocab: Option<String>,
-    /// The longest input, BOS not counted (default: the library program's).
-    #[arg(long, value_name = "N")]
-    max_seq_len: Option<usize>,
-    /// Compile with causal attention (implied for library programs compiled causally).
-    #[arg(long)]
-    causal: bool,
-    /// The BOS token the compiler adds.
-    #[arg(long, default_value = "BOS")]
-    bos: String,
-    /// Slope of the discretising MLPs (Tracr's `mlp_exactness`).
-    #[arg(long, default_value_t = 100.0)]
-    mlp_exactness: f64,
-    /// Write the model here (atomically; nothing is written when compilation fails).
-    #[arg(short = 'o', long = "output", value_name = "model.json")]
-    output: Option<PathBuf>,
-    /// Print a table of layers, heads and MLPs with the RASP node each computes.
-    #[arg(long)]
-    describe: bool,
-}
-
-/// `tracr run`.
-#[derive(Debug, Args)]
-struct RunArgs {
-    /// A model written by `tracr compile -o`.
-    #[arg(value_name = "model.json")]
-    model: PathBuf,
-    /// The input tokens, comma-separated (BOS is added when missing).
-    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
-    input: String,
-    /// Also print the residual stream after every half-layer, keyed by residual label.
-    #[arg(long)]
-    trace: bool,
 }
 
 /// Which program: a library program by name, or a `.rasp` file.
@@ -130,6 +90,66 @@ struct CheckArgs {
 struct PrintArgs {
     #[command(flatten)]
     program: ProgramArgs,
+}
+
+/// `tracr compile`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("destination").required(true).multiple(true))]
+struct CompileArgs {
+    #[command(flatten)]
+    program: ProgramArgs,
+    /// The vocabulary, comma-separated; an item that parses as an integer is an integer
+    /// (a library program brings its own).
+    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
+    vocab: Option<String>,
+    /// The longest input (BOS not counted) the model accepts (a library program brings its own).
+    #[arg(long, value_name = "N")]
+    max_seq_len: Option<usize>,
+    /// Mask attention to future positions (implied for library programs compiled causally).
+    #[arg(long)]
+    causal: bool,
+    /// The BOS token the compiler prepends; it must not be in the vocabulary.
+    #[arg(long, value_name = "TOKEN", default_value = "BOS")]
+    bos: String,
+    /// The padding token; it must not be in the vocabulary.
+    #[arg(long, value_name = "TOKEN", default_value = "compiler_pad")]
+    pad: String,
+    /// Slope of the MLPs that discretise numerical values: larger is more exact.
+    #[arg(long, value_name = "K", default_value_t = 100.0)]
+    mlp_exactness: f64,
+    /// Write the model here as JSON (the fixtures' `model` schema), atomically.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        group = "destination"
+    )]
+    output: Option<PathBuf>,
+    /// Print a table of the model's layers, heads and MLPs and its residual stream.
+    #[arg(long, group = "destination")]
+    describe: bool,
+}
+
+/// `tracr run`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// A model written by `tracr compile -o`.
+    #[arg(value_name = "MODEL.json")]
+    model: PathBuf,
+    /// The input tokens, comma-separated, without BOS (a leading BOS is accepted and not doubled);
+    /// an item that parses as an integer is an integer. Repeat it to run several inputs: one
+    /// output line each, in order.
+    #[arg(
+        long,
+        value_name = "a,b,c",
+        allow_hyphen_values = true,
+        required = true
+    )]
+    input: Vec<String>,
+    /// Print, per input, one JSON object with the residual stream after every half-layer (its
+    /// columns named by `residual_labels`) instead of the decoded list.
+    #[arg(long)]
+    trace: bool,
 }
 
 /// A program ready to use, with what the library says about it.
@@ -284,6 +304,84 @@ fn run_check(args: &CheckArgs, program: &LoadedProgram) -> Result<(String, bool)
     Ok((lines.join("\n"), false))
 }
 
+/// The vocabulary without repeats, in first-seen order (Tracr's vocabulary is a set).
+fn distinct(tokens: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        if !out.contains(&token) {
+            out.push(token);
+        }
+    }
+    out
+}
+
+fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
+    let vocab = match &args.vocab {
+        Some(list) => distinct(parse_tokens(list)),
+        None => program.vocab.clone().ok_or_else(|| {
+            Error::Message("a .rasp program needs a vocabulary: give it with --vocab a,b,c".into())
+        })?,
+    };
+    if vocab.is_empty() {
+        return Err(Error::Message(
+            "the vocabulary is empty: give it with --vocab a,b,c".into(),
+        ));
+    }
+    let max_seq_len = args.max_seq_len.or(program.max_seq_len).ok_or_else(|| {
+        Error::Message(
+            "a .rasp program needs a maximum input length: give it with --max-seq-len N".into(),
+        )
+    })?;
+    if !(args.mlp_exactness.is_finite() && args.mlp_exactness > 0.0) {
+        return Err(Error::Message(format!(
+            "--mlp-exactness must be a positive number, got {}",
+            args.mlp_exactness
+        )));
+    }
+    let options = CompileOptions {
+        causal: args.causal || program.causal,
+        bos: args.bos.clone(),
+        pad: args.pad.clone(),
+        mlp_exactness: args.mlp_exactness,
+    };
+    let model = compile(&program.output, &vocab, max_seq_len, &options)?;
+    if let Some(path) = &args.output {
+        write_model(&model, path)?;
+        eprintln!(
+            "wrote {}: {} layers, {} heads, d_model {}",
+            path.display(),
+            model.config.num_layers,
+            model.config.num_heads,
+            model.config.d_model
+        );
+    }
+    Ok(if args.describe {
+        describe(&model).trim_end().to_string()
+    } else {
+        String::new()
+    })
+}
+
+/// One JSON line per input; an error says which input when there are several.
+fn run_run(args: &RunArgs) -> std::result::Result<String, String> {
+    let model = read_model(&args.model).map_err(|e| report(&e, None))?;
+    let mut lines = Vec::with_capacity(args.input.len());
+    for (number, input) in args.input.iter().enumerate() {
+        match run_to_json(&model, &parse_tokens(input), args.trace) {
+            Ok(json) => lines.push(json.to_string()),
+            Err(e) if args.input.len() > 1 => {
+                return Err(format!(
+                    "{} (in --input #{} `{input}`)",
+                    report(&e, None),
+                    number + 1
+                ))
+            }
+            Err(e) => return Err(report(&e, None)),
+        }
+    }
+    Ok(lines.join("\n"))
+}
+
 /// The error, and for a parse error the offending line with a caret under the column.
 fn report(error: &Error, source: Option<&(String, PathBuf)>) -> String {
     let mut out = format!("error: {error}");
@@ -306,103 +404,6 @@ fn report(error: &Error, source: Option<&(String, PathBuf)>) -> String {
     out
 }
 
-fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
-    let vocab = match &args.vocab {
-        Some(list) => parse_tokens(list),
-        None => program.vocab.clone().unwrap_or_default(),
-    };
-    if vocab.is_empty() {
-        return Err(Error::Message(
-            "the vocabulary is empty: give it with --vocab a,b,c".into(),
-        ));
-    }
-    let max_seq_len = args.max_seq_len.or(program.max_seq_len).ok_or_else(|| {
-        Error::Message("give the longest input length with --max-seq-len N".into())
-    })?;
-    let options = CompileOptions {
-        causal: args.causal || program.causal,
-        bos: args.bos.clone(),
-        mlp_exactness: args.mlp_exactness,
-        ..CompileOptions::default()
-    };
-    let model = compile(&program.output, &vocab, max_seq_len, &options)?;
-    let mut lines = Vec::new();
-    if args.describe {
-        lines.push(describe(&model).trim_end().to_string());
-    }
-    if let Some(path) = &args.output {
-        let mut text = serde_json::to_string(&model.to_json()).expect("JSON values serialise");
-        text.push('\n');
-        write_atomically(path, text.as_bytes())?;
-        lines.push(format!(
-            "wrote {} ({} layers, d_model {})",
-            path.display(),
-            model.config.num_layers,
-            model.config.d_model
-        ));
-    }
-    if lines.is_empty() {
-        lines.push(format!(
-            "compiled: {} layers, d_model {} (use -o FILE to write it, --describe to see it)",
-            model.config.num_layers, model.config.d_model
-        ));
-    }
-    Ok(lines.join("\n"))
-}
-
-fn run_model(args: &RunArgs) -> Result<String> {
-    let text = std::fs::read_to_string(&args.model).map_err(|source| Error::Io {
-        path: args.model.display().to_string(),
-        source,
-    })?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Message(format!("{} is not JSON: {e}", args.model.display())))?;
-    // Accept a bare model or a whole oracle fixture (whose model sits under `model`).
-    let model_json = json.get("model").unwrap_or(&json);
-    let model = CompiledModel::from_json(model_json)?;
-    let mut tokens = parse_tokens(&args.input);
-    let bos = Value::Str(model.input_encoding.bos_token.clone());
-    if tokens.first() != Some(&bos) {
-        tokens.insert(0, bos);
-    }
-    let output = if args.trace {
-        model.apply_traced(&tokens)?
-    } else {
-        model.apply(&tokens)?
-    };
-    let decoded = json_array(&output.decoded);
-    let Some(trace) = output.trace else {
-        return Ok(decoded);
-    };
-    let names: Vec<&str> = model.layers.iter().map(|m| m.module.as_str()).collect();
-    let states: Vec<serde_json::Value> = std::iter::once(("embeddings", &trace.input_embeddings))
-        .chain(names.iter().copied().zip(trace.residuals.iter()))
-        .map(|(after, residual)| {
-            let rows: Vec<serde_json::Map<String, serde_json::Value>> = residual
-                .rows()
-                .into_iter()
-                .map(|row| {
-                    model
-                        .residual_labels
-                        .iter()
-                        .zip(row.iter())
-                        .filter(|(_, &v)| v != 0.0)
-                        .map(|(label, &v)| (label.clone(), serde_json::json!(v)))
-                        .collect()
-                })
-                .collect();
-            serde_json::json!({"after": after, "nonzero_by_position": rows})
-        })
-        .collect();
-    let decoded_json: serde_json::Value =
-        serde_json::from_str(&decoded).expect("json_array writes JSON");
-    Ok(serde_json::to_string_pretty(&serde_json::json!({
-        "decoded": decoded_json,
-        "trace": states,
-    }))
-    .expect("JSON values serialise"))
-}
-
 /// Prints to stdout; a closed pipe (`tracr ... | head`) ends the program quietly instead of panicking.
 fn print_stdout(text: &str) {
     use std::io::Write;
@@ -423,16 +424,16 @@ fn main() -> ExitCode {
         Command::Print(a) => &a.program,
         Command::Compile(a) => &a.program,
         Command::Run(args) => {
-            return match run_model(args) {
-                Ok(text) => {
-                    print_stdout(&text);
+            return match run_run(args) {
+                Ok(lines) => {
+                    print_stdout(&lines);
                     ExitCode::SUCCESS
                 }
-                Err(error) => {
-                    eprintln!("{}", report(&error, None));
+                Err(message) => {
+                    eprintln!("{message}");
                     ExitCode::FAILURE
                 }
-            }
+            };
         }
     };
     let program = match load_program(program_args) {
@@ -449,11 +450,13 @@ fn main() -> ExitCode {
             print_program(&program.output).map(|text| (text.trim_end().to_string(), true))
         }
         Command::Compile(args) => run_compile(args, &program).map(|text| (text, true)),
-        Command::Run(_) => unreachable!("handled before a program is loaded"),
+        Command::Run(_) => unreachable!("run takes no program and returned above"),
     };
     match result {
         Ok((text, true)) => {
-            print_stdout(&text);
+            if !text.is_empty() {
+                print_stdout(&text);
+            }
             ExitCode::SUCCESS
         }
         Ok((text, false)) => {

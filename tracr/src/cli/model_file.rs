@@ -1,0 +1,39 @@
+//! Model files: a `CompiledModel` in the fixtures' `model` schema, read with errors that name the
+//! file and written atomically so that a reader never sees half a model.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::CompiledModel;
+
+/// Reads a model written by `tracr compile` (or a fixture's `model` object).
+pub fn read_model(path: &Path) -> Result<CompiledModel> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::Json(format!(
+            "`{}` is not a JSON document ({e}); write one with `tracr compile ... -o FILE`",
+            path.display()
+        ))
+    })?;
+    CompiledModel::from_json(&json).map_err(|e| {
+        Error::Json(format!(
+            "`{}` is not a compiled model: {}",
+            path.display(),
+            match e {
+                Error::Json(reason) => reason,
+                other => other.to_string(),
+            }
+        ))
+    })
+}
+
+/// Writes the model as JSON to `path` atomically (see [`crate::io::write_atomically`]): on failure any
+/// existing `path` is left as it was.
+pub fn write_model(model: &CompiledModel, path: &Path) -> Result<()> {
+    let mut text = serde_json::to_string(&model.to_json()).expect("JSON values serialise");
+    text.push('\n');
+    crate::io::write_atomically(path, text.as_bytes())
+}
