@@ -155,6 +155,17 @@ impl CompiledModel {
                 tr.attn_weights.push(weights);
             }
         }
+        let (unembedded, decoded) = self.decode(&x);
+        Ok(ModelOutput {
+            decoded,
+            unembedded,
+            trace,
+        })
+    }
+
+    /// Reads the output dimensions of the final residual `[T, D]`: (argmax index or value, decoded value)
+    /// per position, with the BOS token at position 0.
+    pub(crate) fn decode(&self, x: &Array2<f64>) -> (Vec<f64>, Vec<Value>) {
         let out = x.select(Axis(1), &self.output_residual_indices);
         let (unembedded, mut decoded): (Vec<f64>, Vec<Value>) = match &self.output_encoding {
             OutputEncoding::Categorical(map) => out
@@ -178,10 +189,6 @@ impl CompiledModel {
             }
         };
         decoded[0] = Value::Str(self.input_encoding.bos_token.clone());
-        Ok(ModelOutput {
-            decoded,
-            unembedded,
-            trace,
-        })
+        (unembedded, decoded)
     }
 }

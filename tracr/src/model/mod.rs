@@ -2,8 +2,10 @@
 
 mod forward;
 mod json;
+mod sparse;
 
 pub use forward::{ModelOutput, Trace};
+pub use sparse::SparseModel;
 
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
