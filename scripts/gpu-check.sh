@@ -3,6 +3,8 @@
 # reference, and time pruning on a GPT-2-small-sized random model against the CPU backends.
 # Takes a few minutes (most of it the CUDA build). Every number printed says which device gave it.
 set -euo pipefail
+# The device machines have no network: run `cargo fetch` (or `cargo vendor`) where the network is reachable
+# and carry ~/.cargo/registry along, or the build below cannot download candle-core's CUDA crates.
 cd "$(dirname "$0")/.."
 command -v nvidia-smi >/dev/null || { echo "gpu-check: no nvidia-smi: this machine has no NVIDIA GPU" >&2; exit 1; }
 command -v nvcc >/dev/null || { echo "gpu-check: no nvcc: install the CUDA toolkit to build candle's kernels" >&2; exit 1; }

@@ -584,12 +584,11 @@ impl Backend for CandleBackend {
             |u: &[f64]| -> Vec<f64> { u.iter().map(|&u| u.ln() - (1.0 - u).ln()).collect() };
         let sample = |la: &Var, u: &[f64]| -> Result<Tensor> {
             let noise = self.vector(&logistic(u))?;
+            // σ(x) = (1 + tanh(x/2)) / 2: no exp to overflow in f32 when a log-alpha drifts far negative.
             let s = (la.as_tensor() + noise)
-                .and_then(|x| x.affine(1.0 / TEMPERATURE, 0.0))
-                .and_then(|x| x.neg())
-                .and_then(|x| x.exp())
-                .and_then(|x| x.affine(1.0, 1.0))
-                .and_then(|x| x.recip())
+                .and_then(|x| x.affine(0.5 / TEMPERATURE, 0.0))
+                .and_then(|x| x.tanh())
+                .and_then(|x| x.affine(0.5, 0.5))
                 .ce()?;
             s.affine(LIMIT_RIGHT - LIMIT_LEFT, LIMIT_LEFT)
                 .and_then(|z| z.clamp(0.0, 1.0))
