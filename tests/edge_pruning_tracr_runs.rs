@@ -11,7 +11,11 @@
 //! so that test requires at least a third of the seeds to be exact. With [`PruneConfig::with_safeguards`]
 //! (restarts and cleanup) every seed must give the exact circuit.
 
+mod common;
+
 use std::path::Path;
+
+use common::paper_circuits;
 
 use edgeprune::ablation::Ablation;
 use edgeprune::backend::ndarray::NdarrayBackend;
@@ -172,30 +176,6 @@ fn xproportion_runs_recover_an_exact_circuit_on_a_third_of_the_seeds() {
     );
 }
 
-const REVERSE_CIRCUIT: [&str; 11] = [
-    "tok->a0.h0.v",
-    "tok->m0",
-    "a0.h0->m0",
-    "tok->m1",
-    "pos->m1",
-    "m0->m1",
-    "m1->m2",
-    "tok->a3.h0.v",
-    "pos->a3.h0.k",
-    "m2->a3.h0.q",
-    "a3.h0->resid_post",
-];
-
-const XPROPORTION_CIRCUIT: [&str; 7] = [
-    "tok->m0",
-    "tok->a1.h0.q",
-    "tok->a1.h0.k",
-    "pos->a1.h0.q",
-    "pos->a1.h0.k",
-    "m0->a1.h0.v",
-    "a1.h0->resid_post",
-];
-
 /// Every seed's final (restarted, cleaned) circuit must be `want`, the circuit single runs reach when they
 /// succeed (exact accuracy, KL 0 up to round-off).
 fn check_safeguarded(task: &Task, preset: PruneConfig, default_seeds: &str, want: &[&str]) {
@@ -248,7 +228,7 @@ fn reverse_with_safeguards_recovers_the_circuit_on_every_seed() {
         &task,
         PruneConfig::reverse(),
         "42,1,2,3,6,12,13,20",
-        &REVERSE_CIRCUIT,
+        &paper_circuits::REVERSE,
     );
 }
 
@@ -260,6 +240,6 @@ fn xproportion_with_safeguards_recovers_the_circuit_on_every_seed() {
         &task,
         PruneConfig::xproportion(),
         "42,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
-        &XPROPORTION_CIRCUIT,
+        &paper_circuits::XPROPORTION,
     );
 }

@@ -5,7 +5,11 @@
 //! recovered for reverse (vocab {1,2,3}, length 3) and xproportion (vocab {a,b,c,x}, length 4), as
 //! listed in ../shared/docs/edge-pruning.md §8 (11 and 7 edges).
 
+mod common;
+
 use std::path::Path;
+
+use common::paper_circuits;
 
 use edgeprune::ablation::Ablation;
 use edgeprune::extract::Circuit;
@@ -13,30 +17,6 @@ use edgeprune::forward::MaskedForward;
 use edgeprune::graph::EdgeGraph;
 use edgeprune::task::Task;
 use edgeprune::truth::{functional, structural};
-
-const REVERSE: [&str; 11] = [
-    "tok->a0.h0.v",
-    "tok->m0",
-    "a0.h0->m0",
-    "tok->m1",
-    "pos->m1",
-    "m0->m1",
-    "m1->m2",
-    "tok->a3.h0.v",
-    "pos->a3.h0.k",
-    "m2->a3.h0.q",
-    "a3.h0->resid_post",
-];
-
-const XPROPORTION: [&str; 7] = [
-    "tok->m0",
-    "tok->a1.h0.q",
-    "tok->a1.h0.k",
-    "pos->a1.h0.q",
-    "pos->a1.h0.k",
-    "m0->a1.h0.v",
-    "a1.h0->resid_post",
-];
 
 fn fixtures() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
@@ -167,12 +147,18 @@ fn check(task: &Task, expected: &[&str]) {
 
 #[test]
 fn reverse_ground_truth_is_the_papers_eleven_edges() {
-    check(&Task::reverse(fixtures()).unwrap(), &REVERSE);
+    check(
+        &Task::reverse(fixtures()).unwrap(),
+        &paper_circuits::REVERSE,
+    );
 }
 
 #[test]
 fn xproportion_ground_truth_is_the_papers_seven_edges() {
-    check(&Task::xproportion(fixtures()).unwrap(), &XPROPORTION);
+    check(
+        &Task::xproportion(fixtures()).unwrap(),
+        &paper_circuits::XPROPORTION,
+    );
 }
 
 #[test]

@@ -50,3 +50,33 @@ pub fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
     (got - want).abs() <= rel * want.abs() + abs
 }
 pub mod random_setup;
+
+/// The circuits Edge Pruning's paper reports as recovered (../shared/docs/edge-pruning.md §8): facts
+/// from the paper, not outputs of this code.
+pub mod paper_circuits {
+    /// reverse, vocab {1,2,3}, inputs of length 3.
+    pub const REVERSE: [&str; 11] = [
+        "tok->a0.h0.v",
+        "tok->m0",
+        "a0.h0->m0",
+        "tok->m1",
+        "pos->m1",
+        "m0->m1",
+        "m1->m2",
+        "tok->a3.h0.v",
+        "pos->a3.h0.k",
+        "m2->a3.h0.q",
+        "a3.h0->resid_post",
+    ];
+
+    /// xproportion (frac_prevs of "x"), vocab {a,b,c,x}, inputs of length 4.
+    pub const XPROPORTION: [&str; 7] = [
+        "tok->m0",
+        "tok->a1.h0.q",
+        "tok->a1.h0.k",
+        "pos->a1.h0.q",
+        "pos->a1.h0.k",
+        "m0->a1.h0.v",
+        "a1.h0->resid_post",
+    ];
+}
