@@ -166,3 +166,29 @@ fn an_unwritable_output_leaves_no_file_behind() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn truth_on_every_length_recovers_the_papers_reverse_circuit() {
+    // With only length-5 inputs the length of the sequence is constant and its circuit is not needed;
+    // certifying on lengths 1..=5 at once needs it again: the paper's 11 edges.
+    let single = edgeprune(&["truth", "--lib", "reverse_123", "--lengths", "5"]);
+    assert!(
+        stdout(&single).contains("functional: 9 edges"),
+        "{}",
+        stdout(&single)
+    );
+    let all = edgeprune(&["truth", "--lib", "reverse_123", "--lengths", "1,2,3,4,5"]);
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    assert!(
+        stdout(&all).contains("functional: 11 edges"),
+        "{}",
+        stdout(&all)
+    );
+    let prune = edgeprune(&["prune", "--lib", "reverse_123", "--lengths", "3,4"]);
+    assert!(!prune.status.success());
+    assert!(String::from_utf8_lossy(&prune.stderr).contains("one sequence length"));
+}

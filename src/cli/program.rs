@@ -21,9 +21,15 @@ pub struct ProgramArgs {
     /// Maximum sequence length the model is compiled for; default: the registry's.
     #[arg(long, value_name = "N")]
     pub max_seq_len: Option<usize>,
-    /// Sequence length (tokens after BOS) of the data; default: the maximum sequence length.
-    #[arg(long = "lengths", alias = "length", value_name = "L")]
-    pub length: Option<usize>,
+    /// Sequence lengths (tokens after BOS) of the data, e.g. `3` or `1,2,3` (ground truth certifies on
+    /// all of them; pruning takes one); default: the maximum sequence length.
+    #[arg(
+        long = "lengths",
+        alias = "length",
+        value_name = "L[,L..]",
+        value_delimiter = ','
+    )]
+    pub lengths: Vec<usize>,
     /// How pruned edges are replaced.
     #[arg(long, value_enum, default_value_t = AblationKind::Zero)]
     pub ablation: AblationKind,
@@ -65,24 +71,50 @@ pub struct LoadedProgram {
     pub max_seq_len: usize,
     /// The compiled model in the fixtures' `model` schema (labels, layers, weights).
     pub model_json: Json,
-    /// The model and data the circuit methods run on.
+    /// The model and data the circuit methods run on (the first length asked for).
     pub task: Task,
+    /// One task per length asked for (the first is `task`).
+    pub tasks: Vec<Task>,
     /// The ablation chosen.
     pub ablation_kind: AblationKind,
 }
 
 impl LoadedProgram {
-    /// The ablation over this task's data.
+    /// The ablation over the first task's data.
     pub fn ablation(&self) -> Ablation {
+        self.ablation_for(&self.task)
+    }
+
+    /// The ablation over `task`'s data.
+    pub fn ablation_for(&self, task: &Task) -> Ablation {
         match self.ablation_kind {
             AblationKind::Zero => Ablation::Zero,
             AblationKind::Interchange => Ablation::Interchange {
-                corrupted_ids: self.task.corrupted.clone(),
+                corrupted_ids: task.corrupted.clone(),
             },
             AblationKind::Mean => Ablation::Mean {
-                ids: self.task.clean.clone(),
+                ids: task.clean.clone(),
             },
         }
+    }
+
+    /// Rejects several lengths where a command works on one.
+    pub fn single_length(&self, command: &str) -> Result<()> {
+        if self.tasks.len() > 1 {
+            return Err(Error::InvalidOption {
+                option: "--lengths".into(),
+                message: format!(
+                    "`{command}` works on one sequence length at a time (batches need one length); give one, e.g. --lengths {}",
+                    self.task.clean.ncols() - 1
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The sequence lengths of the data (tokens after BOS).
+    pub fn lengths(&self) -> Vec<usize> {
+        self.tasks.iter().map(|t| t.clean.ncols() - 1).collect()
     }
 }
 
@@ -111,7 +143,7 @@ impl ProgramArgs {
             lib: "reverse_123".into(),
             vocab: None,
             max_seq_len: None,
-            length: Some(3),
+            lengths: vec![3],
             ablation: AblationKind::Zero,
             data_seed: 0,
         }
@@ -138,14 +170,25 @@ impl ProgramArgs {
         };
         let compiled = compile(&program.program, &vocab, max_seq_len, &options)?;
         let model_json = compiled.to_json();
-        let length = self.length.unwrap_or(max_seq_len);
-        let task = Task::from_tracr_model(program.name, &model_json, length, self.data_seed)?;
+        let lengths = if self.lengths.is_empty() {
+            vec![max_seq_len]
+        } else {
+            self.lengths.clone()
+        };
+        let tasks = lengths
+            .iter()
+            .map(|&length| {
+                Task::from_tracr_model(program.name, &model_json, length, self.data_seed)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let task = tasks[0].clone();
         Ok(LoadedProgram {
             name: program.name.to_string(),
             vocab,
             max_seq_len,
             model_json,
             task,
+            tasks,
             ablation_kind: self.ablation,
         })
     }

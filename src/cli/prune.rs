@@ -289,7 +289,7 @@ pub fn outcome_json(
             "program": loaded.name,
             "vocab": loaded.vocab.iter().map(|v| v.py_str()).collect::<Vec<_>>(),
             "max_seq_len": loaded.max_seq_len,
-            "length": loaded.task.clean.ncols() - 1,
+            "lengths": loaded.lengths(),
             "examples": loaded.task.num_examples(),
             "ablation": loaded.ablation_kind.name(),
             "metric": "kl",
@@ -318,6 +318,7 @@ pub fn outcome_json(
 /// Runs `edgeprune prune`.
 pub fn run(args: &PruneArgs) -> Result<()> {
     let loaded = args.program.load()?;
+    loaded.single_length("prune")?;
     let config = args.config()?;
     let mut backend = make_backend(&loaded, args.backend, args.device, args.dtype)?;
     let interactive = std::io::stdout().is_terminal();

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::graph::EdgeGraph;
 use crate::report::json::circuit_to_json;
 use crate::report::{dot::to_dot, edge_names, svg::to_svg, TRUTH_LEGEND};
-use crate::truth::{functional, structural, FunctionalTruth};
+use crate::truth::{functional_on, structural, FunctionalTruth};
 
 /// Arguments of `edgeprune truth`.
 #[derive(Debug, Clone, Args)]
@@ -43,7 +43,13 @@ pub struct GroundTruth {
 pub fn ground_truth(loaded: &LoadedProgram) -> Result<GroundTruth> {
     let graph = EdgeGraph::for_model(&loaded.task.model);
     let structural = structural(&loaded.task.model);
-    let functional = functional(&loaded.task, &loaded.ablation(), &structural)?;
+    let ablations: Vec<_> = loaded
+        .tasks
+        .iter()
+        .map(|t| loaded.ablation_for(t))
+        .collect();
+    let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
+    let functional = functional_on(&data, &structural)?;
     Ok(GroundTruth {
         graph,
         structural,
@@ -57,8 +63,8 @@ pub fn task_json(loaded: &LoadedProgram) -> Json {
         "program": loaded.name,
         "vocab": loaded.vocab.iter().map(|v| v.py_str()).collect::<Vec<_>>(),
         "max_seq_len": loaded.max_seq_len,
-        "length": loaded.task.clean.ncols() - 1,
-        "examples": loaded.task.num_examples(),
+        "lengths": loaded.lengths(),
+        "examples": loaded.tasks.iter().map(|t| t.num_examples()).sum::<usize>(),
         "ablation": loaded.ablation_kind.name(),
         "metric": "kl",
     })
@@ -89,10 +95,10 @@ pub fn run(args: &TruthArgs) -> Result<()> {
     let truth = ground_truth(&loaded)?;
     let f = &truth.functional;
     super::emit(&format!(
-        "{} ({} examples of length {}, {} ablation): {} edges in the graph",
+        "{} ({} examples of length {:?}, {} ablation): {} edges in the graph",
         loaded.name,
-        loaded.task.num_examples(),
-        loaded.task.clean.ncols() - 1,
+        loaded.tasks.iter().map(|t| t.num_examples()).sum::<usize>(),
+        loaded.lengths(),
         loaded.ablation_kind.name(),
         truth.graph.num_edges()
     ))?;

@@ -196,9 +196,39 @@ fn decode(kind: OutputKind, output: ArrayView3<f64>) -> Vec<Vec<Decoded>> {
 
 /// Certifies a functional circuit by greedy elimination from `start` (usually the structural truth).
 pub fn functional(task: &Task, ablation: &Ablation, start: &Circuit) -> Result<FunctionalTruth> {
-    let graph = EdgeGraph::for_model(&task.model);
-    let mut certifier = Certifier::new(task, ablation)?;
-    let structural_certificate = certifier.certify(start)?;
+    functional_on(&[(task, ablation)], start)
+}
+
+/// The certificate over several datasets of the same model (e.g. one per sequence length): the
+/// largest KL, and the changed examples of all of them.
+fn certify_all(certifiers: &mut [Certifier], circuit: &Circuit) -> Result<Certificate> {
+    let mut total = Certificate {
+        kl: 0.0,
+        changed_examples: 0,
+    };
+    for certifier in certifiers {
+        let part = certifier.certify(circuit)?;
+        total.kl = total.kl.max(part.kl);
+        total.changed_examples += part.changed_examples;
+    }
+    Ok(total)
+}
+
+/// [`functional`] certified on several datasets at once (all of the same model), e.g. one per
+/// sequence length: a circuit must pass on every one of them.
+pub fn functional_on(data: &[(&Task, &Ablation)], start: &Circuit) -> Result<FunctionalTruth> {
+    let (first, _) = data
+        .first()
+        .ok_or_else(|| crate::error::Error::InvalidOption {
+            option: "data".into(),
+            message: "no dataset to certify on".into(),
+        })?;
+    let graph = EdgeGraph::for_model(&first.model);
+    let mut certifiers = data
+        .iter()
+        .map(|(task, ablation)| Certifier::new(task, ablation))
+        .collect::<Result<Vec<_>>>()?;
+    let structural_certificate = certify_all(&mut certifiers, start)?;
     let mut circuit = start.clone();
     let mut checks = 1;
     if structural_certificate.holds() {
@@ -210,7 +240,7 @@ pub fn functional(task: &Task, ablation: &Ablation, start: &Circuit) -> Result<F
                 }
                 circuit.edges[edge] = false;
                 checks += 1;
-                if certifier.certify(&circuit)?.holds() {
+                if certify_all(&mut certifiers, &circuit)?.holds() {
                     removed_any = true;
                 } else {
                     circuit.edges[edge] = true;
@@ -221,8 +251,8 @@ pub fn functional(task: &Task, ablation: &Ablation, start: &Circuit) -> Result<F
             }
         }
     }
-    let certificate = certifier.certify(&circuit)?;
-    let differences = classify(task, ablation, &graph, start, &circuit)?;
+    let certificate = certify_all(&mut certifiers, &circuit)?;
+    let differences = classify(data, &graph, start, &circuit)?;
     Ok(FunctionalTruth {
         circuit,
         certificate,
@@ -234,22 +264,25 @@ pub fn functional(task: &Task, ablation: &Ablation, start: &Circuit) -> Result<F
 
 /// Explains each edge of `start` that `kept` lacks.
 fn classify(
-    task: &Task,
-    ablation: &Ablation,
+    data: &[(&Task, &Ablation)],
     graph: &EdgeGraph,
     start: &Circuit,
     kept: &Circuit,
 ) -> Result<Vec<Difference>> {
-    let (writer_dims, reader_dims) = residual_supports(&task.model);
-    let labels = task.model.residual_labels.clone().unwrap_or_default();
+    let model = &data[0].0.model;
+    let (writer_dims, reader_dims) = residual_supports(model);
+    let labels = model.residual_labels.clone().unwrap_or_default();
     let bos_labels = ["one".to_string(), "tokens:BOS".to_string()];
-    let clean_states = match ablation {
-        Ablation::Interchange { corrupted_ids } => Some((
-            task.model.writer_states(task.clean.view())?,
-            task.model.writer_states(corrupted_ids.view())?,
-        )),
-        _ => None,
-    };
+    // Clean and corrupted writer states of every interchange dataset (none for other ablations).
+    let mut interchange_states = Vec::new();
+    for (task, ablation) in data {
+        if let Ablation::Interchange { corrupted_ids } = ablation {
+            interchange_states.push((
+                model.writer_states(task.clean.view())?,
+                model.writer_states(corrupted_ids.view())?,
+            ));
+        }
+    }
     // Which components still reach the output in the kept circuit.
     let mut reachable = kept.edges.clone();
     keep_paths_to_output(graph, &mut reachable);
@@ -278,11 +311,13 @@ fn classify(
                 .all(|&d| bos_labels.iter().any(|l| labels.get(d) == Some(l)))
         {
             DifferenceReason::BosDefault
-        } else if clean_states.as_ref().is_some_and(|(clean, corrupted)| {
-            shared.iter().all(|&d| {
-                clean.slice(s![e.writer, .., .., d]) == corrupted.slice(s![e.writer, .., .., d])
+        } else if !interchange_states.is_empty()
+            && interchange_states.iter().all(|(clean, corrupted)| {
+                shared.iter().all(|&d| {
+                    clean.slice(s![e.writer, .., .., d]) == corrupted.slice(s![e.writer, .., .., d])
+                })
             })
-        }) {
+        {
             DifferenceReason::AblationInvariant
         } else {
             DifferenceReason::UnusedOnData

@@ -3,5 +3,7 @@
 pub mod functional;
 pub mod structural;
 
-pub use functional::{functional, Certificate, Difference, DifferenceReason, FunctionalTruth};
+pub use functional::{
+    functional, functional_on, Certificate, Difference, DifferenceReason, FunctionalTruth,
+};
 pub use structural::structural;
