@@ -13,7 +13,7 @@ use crate::backend::candle::{CandleBackend, CandleDevice};
 use crate::backend::ndarray::NdarrayBackend;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::extract::{Circuit, ExtractionRule};
+use crate::extract::ExtractionRule;
 use crate::graph::EdgeGraph;
 use crate::masks::layout::ParameterLayout;
 use crate::refine::refine;
@@ -268,13 +268,6 @@ pub fn train_with_progress(
     outcome
 }
 
-/// Names of a circuit's kept edges, in canonical order.
-pub fn circuit_edge_names(loaded: &LoadedProgram, circuit: &Circuit) -> Result<Vec<String>> {
-    let model = &loaded.task.model;
-    let layout = ParameterLayout::new(model.num_layers(), model.num_heads())?;
-    Ok(circuit.edge_names(&layout))
-}
-
 /// The run's summary as JSON.
 pub fn outcome_json(
     loaded: &LoadedProgram,
@@ -282,8 +275,7 @@ pub fn outcome_json(
     backend_name: &str,
     outcome: &TrainOutcome,
 ) -> Result<Json> {
-    let model = &loaded.task.model;
-    let layout = ParameterLayout::new(model.num_layers(), model.num_heads())?;
+    let graph = EdgeGraph::for_model(&loaded.task.model);
     Ok(json!({
         "task": {
             "program": loaded.name,
@@ -294,7 +286,7 @@ pub fn outcome_json(
             "ablation": loaded.ablation_kind.name(),
             "metric": "kl",
         },
-        "graph": { "edges": layout.num_edges(), "writers": layout.num_writers() },
+        "graph": { "edges": graph.num_edges(), "writers": graph.num_writers() },
         "config": {
             "steps": config.steps, "batch_size": config.batch_size,
             "log_alpha_lr": config.log_alpha_lr, "lambda_lr": config.lambda_lr,
@@ -307,7 +299,7 @@ pub fn outcome_json(
         "seed_used": outcome.seed,
         "circuit": {
             "num_edges": outcome.circuit.num_edges(),
-            "edges": outcome.circuit.edge_names(&layout),
+            "edges": edge_names(&graph, &outcome.circuit),
             "kl": outcome.circuit_metric,
         },
         "restarts": outcome.restarts.iter().map(|(seed, edges, kl)| json!({"seed": seed, "edges": edges, "kl": kl})).collect::<Vec<_>>(),
@@ -408,7 +400,8 @@ pub fn run(args: &PruneArgs) -> Result<()> {
                 ))?;
             }
             None => {
-                for name in circuit_edge_names(&loaded, &outcome.circuit)? {
+                let graph = EdgeGraph::for_model(&loaded.task.model);
+                for name in edge_names(&graph, &outcome.circuit) {
                     super::emit(&format!("  {name}"))?;
                 }
             }
