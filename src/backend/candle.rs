@@ -312,11 +312,24 @@ impl CandleBackend {
         push(0, token, &mut deltas)?;
         push(1, positions, &mut deltas)?;
         // Σ_w X̃_w over the first n writers (what an all-ablated reader sees).
-        let prefix_ablated = |n: usize| -> Result<Option<Tensor>> {
-            match &ablated {
-                None => Ok(None),
-                Some(a) => Ok(Some(a.narrow(0, 0, n).and_then(|x| x.sum(0)).ce()?)),
+        // Running sums of the ablated states, built once per forward rather than once per read.
+        let ablated_prefix: Option<Vec<Tensor>> = match &ablated {
+            None => None,
+            Some(a) => {
+                let mut sums: Vec<Tensor> = Vec::with_capacity(a.dim(0).ce()?);
+                for w in 0..a.dim(0).ce()? {
+                    let state = a.get(w).ce()?;
+                    let next = match sums.last() {
+                        None => state,
+                        Some(previous) => (previous + state).ce()?,
+                    };
+                    sums.push(next);
+                }
+                Some(sums)
             }
+        };
+        let prefix_ablated = |n: usize| -> Result<Option<Tensor>> {
+            Ok(ablated_prefix.as_ref().map(|sums| sums[n - 1].clone()))
         };
         let read = |edges: &Tensor, readers: usize, deltas: &[Tensor]| -> Result<Tensor> {
             let n = deltas.len();
