@@ -37,37 +37,15 @@ impl ExtractionRule {
     }
 }
 
-/// A binary circuit: which edges and which writers (node masks) are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Circuit {
-    /// Per edge, in canonical order.
-    pub edges: Vec<bool>,
-    /// Per writer: whether its node mask is on.
-    pub nodes: Vec<bool>,
-}
+pub use crate::circuit::Circuit;
 
 impl Circuit {
-    /// Number of kept edges.
-    pub fn num_edges(&self) -> usize {
-        self.edges.iter().filter(|&&kept| kept).count()
-    }
-
     /// Names (`writer->reader`) of the kept edges, in canonical order.
     pub fn edge_names(&self, layout: &ParameterLayout) -> Vec<String> {
         (0..self.edges.len())
             .filter(|&e| self.edges[e])
             .map(|e| layout.edge_name(e))
             .collect()
-    }
-
-    /// The edge mask as 0/1 numbers, for a backend's `metric`.
-    pub fn edge_mask(&self) -> Vec<f64> {
-        self.edges.iter().map(|&k| f64::from(u8::from(k))).collect()
-    }
-
-    /// The node mask as 0/1 numbers, for a backend's `metric`.
-    pub fn node_mask(&self) -> Vec<f64> {
-        self.nodes.iter().map(|&k| f64::from(u8::from(k))).collect()
     }
 }
 

@@ -3,12 +3,14 @@
 pub mod ablation;
 pub mod atomic;
 pub mod backend;
+pub mod circuit;
 pub mod cli;
 pub mod error;
 pub mod extract;
 pub mod forward;
 pub mod graph;
 pub mod masks;
+pub mod methods;
 pub mod model;
 pub mod objective;
 pub mod refine;

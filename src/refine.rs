@@ -8,8 +8,8 @@
 //! a pass removes nothing. The result is faithful and 1-minimal on the data by construction.
 
 use crate::ablation::Ablation;
+use crate::circuit::Circuit;
 use crate::error::Result;
-use crate::extract::Circuit;
 use crate::task::Task;
 use crate::truth::functional::Certifier;
 

@@ -34,7 +34,7 @@ pub struct GroundTruth {
     /// The edge graph.
     pub graph: EdgeGraph,
     /// The structural circuit.
-    pub structural: crate::extract::Circuit,
+    pub structural: crate::circuit::Circuit,
     /// The functional circuit and its certificate.
     pub functional: FunctionalTruth,
 }

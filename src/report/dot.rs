@@ -1,7 +1,7 @@
 //! Graphviz DOT text of a circuit against the ground truth (rendering it needs no Graphviz here: see svg).
 
 use super::{classify_edges, EdgeClass};
-use crate::extract::Circuit;
+use crate::circuit::Circuit;
 use crate::graph::EdgeGraph;
 use crate::truth::structural::reader_component;
 

@@ -3,8 +3,8 @@
 use serde_json::{json, Value as Json};
 
 use super::edge_names;
+use crate::circuit::Circuit;
 use crate::error::{Error, Result};
-use crate::extract::Circuit;
 use crate::graph::EdgeGraph;
 
 /// `{"num_edges", "graph_edges", "edges": [names], "writers_off": [names]}` for one circuit.

@@ -4,7 +4,7 @@ pub mod dot;
 pub mod json;
 pub mod svg;
 
-use crate::extract::Circuit;
+use crate::circuit::Circuit;
 use crate::graph::EdgeGraph;
 
 /// Legend of a found circuit drawn against the ground truth.

@@ -1,7 +1,7 @@
 //! An SVG drawing of a circuit against the ground truth, laid out by layer, with no Graphviz needed.
 
 use super::{classify_edges, EdgeClass};
-use crate::extract::Circuit;
+use crate::circuit::Circuit;
 use crate::graph::{EdgeGraph, HeadInput, Reader, Writer};
 
 const BOX_WIDTH: f64 = 96.0;

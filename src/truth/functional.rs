@@ -9,8 +9,8 @@
 use ndarray::{s, ArrayView3};
 
 use crate::ablation::Ablation;
+use crate::circuit::Circuit;
 use crate::error::Result;
-use crate::extract::Circuit;
 use crate::forward::{residual_supports, MaskedForward};
 use crate::graph::EdgeGraph;
 use crate::model::OutputKind;

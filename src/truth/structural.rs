@@ -6,7 +6,7 @@
 //! reader reads (a non-zero row of its input weights). Edges that cannot reach `resid_post` through kept
 //! edges carry nothing to the output and are dropped.
 
-use crate::extract::Circuit;
+use crate::circuit::Circuit;
 use crate::forward::residual_supports;
 use crate::graph::{EdgeGraph, Reader, Writer};
 use crate::model::Transformer;

@@ -88,6 +88,14 @@ pub enum Error {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// An output file could not be written (or its place cannot take a file).
+    #[error("cannot write `{path}`: {reason}")]
+    Write {
+        /// The path as given.
+        path: String,
+        /// The operating system's reason, or what is wrong with the path.
+        reason: String,
+    },
     /// A library program name that the registry does not know.
     #[error("unknown library program `{name}`; available: {}", available.join(", "))]
     UnknownProgram {

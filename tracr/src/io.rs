@@ -1,40 +1,230 @@
-//! Writing output files so that a reader never sees a half-written one.
+//! Writing output files: all or nothing, through symlinks, `-` for standard output.
+//!
+//! A regular file is written to a temporary beside its final place and renamed over it, so a reader never
+//! sees half a file. A symlink is followed and its *target* is replaced (the link stays a link). A path that
+//! names something other than a regular file (`/dev/stdout`, a FIFO) is written in place, since renaming
+//! over a device would replace it. `-` is standard output.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`; on failure nothing is left.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io_error = |source| Error::Io {
+/// Whether `path` means standard output (`-`).
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn write_error(path: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::Write {
         path: path.display().to_string(),
-        source,
-    };
-    let directory = match path.parent() {
+        reason: reason.to_string(),
+    }
+}
+
+/// Where the bytes for `path` really go: the final target of a chain of symlinks (relative links
+/// resolved against their own directory). A missing target is fine (it will be created).
+fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&current).map_err(|e| write_error(path, e))?;
+                current = match current.parent() {
+                    Some(parent) if target.is_relative() => parent.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(write_error(path, "too many levels of symbolic links"))
+}
+
+/// The directory a new file at `path` would be created in.
+fn parent_directory(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        io_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "the path names no file",
-        ))
-    })?;
-    let temporary = directory.join(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    }
+}
+
+/// Checks, before any long work, that `path` can be written: `-`, an existing non-directory, or a new
+/// file in an existing, writable directory. Nothing is left behind.
+pub fn check_writable(path: &Path) -> Result<()> {
+    if is_stdout(path) {
+        return Ok(());
+    }
+    let target = resolve_symlinks(path)?;
+    if let Ok(meta) = std::fs::metadata(&target) {
+        if meta.is_dir() {
+            return Err(write_error(path, "it is a directory; give a file name"));
+        }
+        if !meta.is_file() {
+            return Ok(()); // a device or FIFO: written in place
+        }
+    }
+    if target.file_name().is_none() {
+        return Err(write_error(path, "the path names no file"));
+    }
+    let directory = parent_directory(&target);
+    match std::fs::metadata(&directory) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(write_error(
+                path,
+                format!("`{}` is not a directory", directory.display()),
+            ))
+        }
+        Err(_) => {
+            return Err(write_error(
+                path,
+                format!(
+                    "the directory `{}` does not exist; create it first",
+                    directory.display()
+                ),
+            ))
+        }
+    }
+    // The honest test of permission: create (and remove) a file where the temporary will go.
+    let probe = temporary_path(&target, "probe");
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(error) => Err(write_error(path, error)),
+    }
+}
+
+/// Checks every path with [`check_writable`], and that no two name the same file.
+pub fn check_all_writable(paths: &[&Path]) -> Result<()> {
+    for (index, path) in paths.iter().enumerate() {
+        check_writable(path)?;
+        if !is_stdout(path) && paths[..index].contains(path) {
+            return Err(write_error(
+                path,
+                "given for two outputs; give each its own file",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn temporary_path(target: &Path, purpose: &str) -> PathBuf {
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent_directory(target).join(format!(".{file_name}.{}.{purpose}", std::process::id()))
+}
+
+/// Writes `bytes` to `path` all at once: atomically for regular files (through symlinks), in place
+/// for devices, to standard output for `-`. On failure nothing is left.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if is_stdout(path) {
+        let mut stdout = std::io::stdout().lock();
+        return stdout
+            .write_all(bytes)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| write_error(path, e));
+    }
+    let target = resolve_symlinks(path)?;
+    if let Ok(meta) = std::fs::metadata(&target) {
+        if meta.is_dir() {
+            return Err(write_error(path, "it is a directory; give a file name"));
+        }
+        if !meta.is_file() {
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .and_then(|mut file| file.write_all(bytes))
+                .map_err(|e| write_error(path, e));
+        }
+    }
+    if target.file_name().is_none() {
+        return Err(write_error(path, "the path names no file"));
+    }
+    let temporary = temporary_path(&target, "tmp");
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&temporary, path)
+        std::fs::rename(&temporary, &target)
     })();
     if result.is_err() {
         // Never leave the temporary behind when the write or the rename failed.
         let _ = std::fs::remove_file(&temporary);
     }
-    result.map_err(io_error)
+    result.map_err(|e| write_error(path, e))
+}
+
+/// Writes every `(path, bytes)` pair, or none: all are checked first, and if a later write still fails
+/// the files this call created are removed (files it replaced cannot be restored, so they are checked
+/// hardest: before anything is written).
+pub fn write_all_or_none(outputs: &[(&Path, &[u8])]) -> Result<()> {
+    let paths: Vec<&Path> = outputs.iter().map(|(p, _)| *p).collect();
+    check_all_writable(&paths)?;
+    let mut created = Vec::new();
+    for (path, bytes) in outputs {
+        let existed = is_stdout(path) || std::fs::symlink_metadata(path).is_ok();
+        if let Err(error) = write_atomically(path, bytes) {
+            for earlier in created {
+                let _ = std::fs::remove_file(earlier);
+            }
+            return Err(error);
+        }
+        if !existed {
+            created.push(*path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tracr-io-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn writes_through_a_symlink_to_its_target() {
+        let dir = scratch("symlink");
+        let target = dir.join("target.json");
+        let link = dir.join("link.json");
+        std::fs::write(&target, "old").unwrap();
+        std::os::unix::fs::symlink("target.json", &link).unwrap();
+        write_atomically(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_is_a_write_error_before_any_work() {
+        let error = check_writable(Path::new("no-such-dir-for-tracr/x.json")).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("cannot write"), "{text}");
+        assert!(text.contains("does not exist"), "{text}");
+        assert!(check_writable(Path::new("-")).is_ok());
+    }
+
+    #[test]
+    fn all_or_none_leaves_nothing_when_one_path_is_bad() {
+        let dir = scratch("all-or-none");
+        let good = dir.join("good.json");
+        let bad = dir.join("missing").join("bad.svg");
+        let error = write_all_or_none(&[(&good, b"a"), (&bad, b"b")]).unwrap_err();
+        assert!(error.to_string().contains("cannot write"), "{error}");
+        assert!(!good.exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

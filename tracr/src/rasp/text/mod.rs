@@ -8,12 +8,14 @@ pub mod ast;
 pub mod build;
 pub mod error;
 pub mod function;
+pub mod header;
 pub mod lexer;
 pub mod parser;
 pub mod print;
 
 pub use build::{parse_program, Binding, ParsedProgram};
 pub use error::{ParseError, Position};
+pub use header::ProgramSettings;
 pub use print::print_program;
 
 /// Parses `.rasp` text into the program's output SOp.
