@@ -217,6 +217,29 @@ fn certify_all(certifiers: &mut [Certifier], circuit: &Circuit) -> Result<Certif
 /// [`functional`] certified on several datasets at once (all of the same model), e.g. one per
 /// sequence length: a circuit must pass on every one of them.
 pub fn functional_on(data: &[(&Task, &Ablation)], start: &Circuit) -> Result<FunctionalTruth> {
+    functional_on_with_progress(data, start, &mut |_| {})
+}
+
+/// Where [`functional_on_with_progress`] is: in elimination pass `pass` (from 1), `tried` of the
+/// `edges` edges of the graph looked at, `checks` certificates computed so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EliminationProgress {
+    /// The elimination pass, from 1.
+    pub pass: usize,
+    /// Edges of the graph looked at in this pass.
+    pub tried: usize,
+    /// Edges in the graph.
+    pub edges: usize,
+    /// Certificates computed so far.
+    pub checks: usize,
+}
+
+/// [`functional_on`], calling `on_progress` after every edge looked at (for a progress bar).
+pub fn functional_on_with_progress(
+    data: &[(&Task, &Ablation)],
+    start: &Circuit,
+    on_progress: &mut dyn FnMut(EliminationProgress),
+) -> Result<FunctionalTruth> {
     let (first, _) = data
         .first()
         .ok_or_else(|| crate::error::Error::InvalidOption {
@@ -232,9 +255,17 @@ pub fn functional_on(data: &[(&Task, &Ablation)], start: &Circuit) -> Result<Fun
     let mut circuit = start.clone();
     let mut checks = 1;
     if structural_certificate.holds() {
+        let mut pass = 0;
         loop {
+            pass += 1;
             let mut removed_any = false;
             for edge in 0..graph.num_edges() {
+                on_progress(EliminationProgress {
+                    pass,
+                    tried: edge + 1,
+                    edges: graph.num_edges(),
+                    checks,
+                });
                 if !circuit.edges[edge] {
                     continue;
                 }

@@ -4,6 +4,7 @@ pub mod functional;
 pub mod structural;
 
 pub use functional::{
-    functional, functional_on, Certificate, Difference, DifferenceReason, FunctionalTruth,
+    functional, functional_on, functional_on_with_progress, Certificate, Difference,
+    DifferenceReason, EliminationProgress, FunctionalTruth,
 };
 pub use structural::structural;
