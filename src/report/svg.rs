@@ -4,9 +4,9 @@ use super::{classify_edges, EdgeClass};
 use crate::circuit::Circuit;
 use crate::graph::{EdgeGraph, HeadInput, Reader, Writer};
 
-const BOX_WIDTH: f64 = 96.0;
+const BOX_WIDTH: f64 = 124.0;
 const BOX_HEIGHT: f64 = 40.0;
-const COLUMN: f64 = 124.0;
+const COLUMN: f64 = 144.0;
 const ROW: f64 = 84.0;
 const MARGIN: f64 = 40.0;
 const LEGEND_HEIGHT: f64 = 86.0;
@@ -47,7 +47,7 @@ pub fn to_svg(
 }
 
 /// Longest RASP label drawn inside a box (the full label is in the box's tooltip).
-const MAX_BOX_LABEL: usize = 17;
+const MAX_BOX_LABEL: usize = 24;
 
 /// [`to_svg`] with each box also naming the RASP node its component computes (`labels[writer]`, see
 /// [`super::components::component_labels`]; missing entries draw the edge-graph name alone).
