@@ -152,8 +152,8 @@ fn gpt2_workload(args: &BenchArgs) -> Workload {
     }
 }
 
-/// Seconds the official Edge Pruning code took for the full reverse run, measured once on the machine
-/// the README's numbers come from (not on this run's machine).
+/// Seconds the official Edge Pruning code took for the full reverse run, measured once in an earlier
+/// session on another 2-core CPU (../shared/docs/edge-pruning.md §8), not on this run's machine.
 pub const OFFICIAL_REVERSE_SECONDS: f64 = 128.9;
 
 /// Runs `edgeprune bench`.
@@ -206,7 +206,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // run (see README), so it is quoted for scale and not divided by this run's time.
     lines.push(format!(
         "(For scale, not measured here: the official Edge Pruning code took {OFFICIAL_REVERSE_SECONDS} s \
-         for the same run on the machine the README's numbers come from.)"
+         for the same run, a constant measured once in an earlier session on another 2-core CPU; see the README.)"
     ));
 
     let mut workloads = vec![Workload {

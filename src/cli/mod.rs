@@ -72,5 +72,7 @@ pub fn progress_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> 
         indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    // Ticks on its own, so the elapsed time moves during a long step between updates.
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
     Some(bar)
 }
