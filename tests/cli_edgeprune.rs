@@ -372,3 +372,50 @@ fn edge_prunings_extraction_returns_the_truth_on_reverse_seed_42_as_the_readme_s
     assert_eq!(summary["ground_truth"]["exact"], true, "{summary}");
     assert_eq!(summary["circuit"]["num_edges"], 11, "{summary}");
 }
+
+#[test]
+fn a_rasp_header_sets_the_compile_settings_and_flags_override_it() {
+    let dir = temp("header");
+    let rasp = dir.join("prevs.rasp");
+    std::fs::write(
+        &rasp,
+        "# vocab: a,x\n# max_seq_len: 3\n# causal: true\n\
+         bools = numerical(tokens == \"x\")\n\
+         prevs = Select(indices, indices, LEQ)\n\
+         frac = numerical(Aggregate(prevs, bools, default=0)).named(\"frac\")\n",
+    )
+    .unwrap();
+    let task = |extra: &[&str]| {
+        let mut args = vec!["truth", "--program", rasp.to_str().unwrap(), "--json", "-"];
+        args.extend_from_slice(extra);
+        json_of(&edgeprune(&args), &format!("truth {extra:?}"))["task"].clone()
+    };
+    let header = task(&[]);
+    assert_eq!(
+        (&header["vocab"], &header["max_seq_len"], &header["causal"]),
+        (
+            &serde_json::json!(["a", "x"]),
+            &serde_json::json!(3),
+            &Json::Bool(true)
+        ),
+        "{header}"
+    );
+    let flags = task(&[
+        "--causal",
+        "false",
+        "--vocab",
+        "a,b,x",
+        "--max-seq-len",
+        "2",
+    ]);
+    assert_eq!(
+        (&flags["vocab"], &flags["max_seq_len"], &flags["causal"]),
+        (
+            &serde_json::json!(["a", "b", "x"]),
+            &serde_json::json!(2),
+            &Json::Bool(false)
+        ),
+        "{flags}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -73,6 +73,7 @@ pub fn task_json(loaded: &LoadedProgram) -> Json {
         // Tokens as the model's JSON holds them: integer vocabularies stay integers.
         "vocab": loaded.vocab.iter().map(tracr::craft::json::value_to_json).collect::<Vec<_>>(),
         "max_seq_len": loaded.max_seq_len,
+        "causal": loaded.task.model.causal,
         "lengths": loaded.lengths(),
         "examples": loaded.tasks.iter().map(|t| t.num_examples()).sum::<usize>(),
         "ablation": loaded.ablation_kind.name(),
