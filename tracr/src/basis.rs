@@ -77,6 +77,7 @@ fn visit(
         return Ok(());
     };
     let value_set = value_set(sop, label, &node.children, vocab, max_seq_len, bases)?;
+    ensure_encodable(sop, label, &value_set)?;
     let output_space = if sop.is_categorical() {
         VectorSpace::from_values(label, &value_set)
     } else {
@@ -89,6 +90,39 @@ fn visit(
             output_space,
         },
     );
+    Ok(())
+}
+
+/// Refuses value sets that no weights can encode: an empty one (the output space would have no
+/// dimension, and a model written anyway is one `tracr run` rejects) and, for a numerical SOp, a
+/// NaN or infinite value (its weights would be written as JSON `null`).
+fn ensure_encodable(sop: &SOp, label: &str, value_set: &[Value]) -> Result<()> {
+    if value_set.is_empty() && !matches!(sop.kind(), SOpKind::Tokens) {
+        return Err(Error::Unsupported {
+            label: label.to_string(),
+            reason: format!(
+                "this {} has no possible value (its function gives None or an arithmetic error \
+                 for every input), so it has nothing to encode; make it return a value",
+                sop.type_name()
+            ),
+        });
+    }
+    if sop.is_numerical() {
+        if let Some(bad) = value_set
+            .iter()
+            .find(|v| v.as_f64().is_some_and(|x| !x.is_finite()))
+        {
+            return Err(Error::Unsupported {
+                label: label.to_string(),
+                reason: format!(
+                    "this numerical {} can produce {}, which no weight can encode; \
+                     make it return finite numbers",
+                    sop.type_name(),
+                    bad.py_repr()
+                ),
+            });
+        }
+    }
     Ok(())
 }
 
