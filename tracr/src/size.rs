@@ -2,11 +2,16 @@
 //! machine cannot hold is refused with the estimate instead of aborting in a failed allocation.
 //!
 //! The estimate counts the f64 weights of every craft block (each SOp's MLP or attention head, built
-//! one by one before assembly) plus the assembled model's dense weights (every block widened to the
-//! whole residual stream). It follows the block shapes of `craft::chamber` and so is close for the
-//! blocks that matter (a categorical SequenceMap's hidden layer is `|fst| × |snd|`); it ignores the
-//! padding of layers to the widest MLP, so it errs low, never high.
+//! one by one before assembly) plus the assembled model's dense weights (one layer per
+//! computational depth, padded to the widest MLP and the most heads, over the whole residual
+//! stream). It follows the block shapes of `craft::chamber`, so it is exact for the blocks that
+//! grow fastest (a categorical SequenceMap's hidden layer is `|fst| × |snd|`); Tracr's merging of
+//! layers makes the assembled part approximate (see the test `compile_refuses_what_it_cannot_
+//! encode_or_hold` for how close it is on the library programs).
 
+use std::collections::HashMap;
+
+use crate::allocate::computational_depth;
 use crate::basis::Bases;
 use crate::error::{Error, Result};
 use crate::graph::RaspGraph;
@@ -153,11 +158,21 @@ pub fn estimate(
         }
     }
     let blocks_bytes: u64 = blocks.iter().map(|(_, b)| b.params * F64_BYTES).sum();
-    let hidden_total: u64 = blocks.iter().map(|(_, b)| b.hidden).sum();
+    // Assembled as Tracr does: one layer per computational depth, the blocks of one depth side by
+    // side, every layer padded to the widest MLP and the most heads, each matrix over d_model.
+    let depths = computational_depth(graph);
+    let mut hidden_at: HashMap<i64, u64> = HashMap::new();
+    let mut heads_at: HashMap<i64, u64> = HashMap::new();
+    for (label, block) in &blocks {
+        let depth = depths.get(label).copied().unwrap_or(0);
+        *hidden_at.entry(depth).or_default() += block.hidden;
+        *heads_at.entry(depth).or_default() += u64::from(block.key_size > 0);
+    }
+    let layers = depths.values().copied().max().unwrap_or(1).max(1) as u64;
+    let mlp_hidden = hidden_at.values().copied().max().unwrap_or(0);
+    let heads = heads_at.values().copied().max().unwrap_or(0);
     let key_size = blocks.iter().map(|(_, b)| b.key_size).max().unwrap_or(1);
-    let heads = blocks.iter().filter(|(_, b)| b.key_size > 0).count() as u64;
-    // Assembled: W_in and W_out of every MLP, W_q, W_k, W_v, W_o of every head, over d_model.
-    let model_params = 2 * d_model * hidden_total + 4 * d_model * key_size * heads;
+    let model_params = layers * d_model * (2 * mlp_hidden + 4 * key_size * heads);
     let (largest, largest_bytes) = blocks
         .iter()
         .max_by_key(|(_, b)| b.params)
