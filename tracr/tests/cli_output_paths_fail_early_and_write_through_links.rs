@@ -134,6 +134,16 @@ fn dash_writes_the_model_to_standard_output_and_creates_no_file() {
         stdout(&output)
     );
     assert!(!dir.join("-").exists(), "a file named `-` was created");
+    // The table and the model would be interleaved on one stream.
+    let both = tracr_in(
+        &dir,
+        &["compile", "--lib", "reverse", "-o", "-", "--describe"],
+    );
+    assert_fails_with(
+        "-o - with --describe",
+        &both,
+        &["both write to standard output"],
+    );
 }
 
 #[test]

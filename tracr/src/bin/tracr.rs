@@ -64,21 +64,30 @@ impl ProgramArgs {
     }
 }
 
-/// The settings every command that compiles or checks takes; each overrides the file's header.
+/// The settings `eval`, `check` and `compile` share; each overrides the file's header.
 #[derive(Debug, Args)]
-struct SettingsArgs {
+struct ProgramSettingsArgs {
     /// The vocabulary, comma-separated; an item that parses as an integer is an integer
     /// (a library program brings its own; a .rasp file may give it as `# vocab: a,b,c`).
+    /// `eval` checks the input against it.
     #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
     vocab: Option<String>,
-    /// The longest input (BOS not counted) the model accepts (a library program brings its own
-    /// and is built for this length; a .rasp file may give it as `# max_seq_len: N`).
+    /// The longest input (BOS not counted); a library program is built for it (sort and
+    /// sort_freq depend on it); a .rasp file may give it as `# max_seq_len: N`. `eval` refuses
+    /// longer inputs.
     #[arg(long, value_name = "N")]
     max_seq_len: Option<usize>,
-    /// Mask attention to future positions; `--causal=false` overrides a `# causal: true` header
-    /// or a library program compiled causally.
+    /// Causal: each position sees only the positions up to itself (implied for library programs
+    /// compiled causally and by a `# causal: true` header; `--causal=false` overrides those).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     causal: Option<bool>,
+}
+
+/// The compiler's own settings, for `check` and `compile`; each overrides the file's header.
+#[derive(Debug, Args)]
+struct CompilerArgs {
+    #[command(flatten)]
+    program: ProgramSettingsArgs,
     /// The BOS token the compiler prepends; it must not be in the vocabulary [default: BOS].
     #[arg(long, value_name = "TOKEN")]
     bos: Option<String>,
@@ -90,15 +99,24 @@ struct SettingsArgs {
     mlp_exactness: Option<f64>,
 }
 
-impl SettingsArgs {
+impl ProgramSettingsArgs {
     fn flags(&self) -> ProgramSettings {
         ProgramSettings {
             vocab: self.vocab.as_deref().map(parse_tokens),
             max_seq_len: self.max_seq_len,
             causal: self.causal,
+            ..ProgramSettings::default()
+        }
+    }
+}
+
+impl CompilerArgs {
+    fn flags(&self) -> ProgramSettings {
+        ProgramSettings {
             compiler_bos: self.bos.clone(),
             compiler_pad: self.pad.clone(),
             mlp_exactness: self.mlp_exactness,
+            ..self.program.flags()
         }
     }
 }
@@ -111,29 +129,8 @@ struct EvalArgs {
     /// The input tokens, comma-separated; an item that parses as an integer is an integer.
     #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
     input: String,
-    /// The vocabulary to check the input against (a library program brings its own).
-    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
-    vocab: Option<String>,
-    /// The longest input allowed; a library program is built for it (sort and sort_freq depend
-    /// on it), and longer inputs are refused.
-    #[arg(long, value_name = "N")]
-    max_seq_len: Option<usize>,
-    /// Evaluate causally: each position sees only the positions up to itself (implied for
-    /// library programs compiled causally and by a `# causal: true` header; `--causal=false`
-    /// overrides those).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    causal: Option<bool>,
-}
-
-impl EvalArgs {
-    fn flags(&self) -> ProgramSettings {
-        ProgramSettings {
-            vocab: self.vocab.as_deref().map(parse_tokens),
-            max_seq_len: self.max_seq_len,
-            causal: self.causal,
-            ..ProgramSettings::default()
-        }
-    }
+    #[command(flatten)]
+    settings: ProgramSettingsArgs,
 }
 
 /// `tracr check`.
@@ -142,7 +139,7 @@ struct CheckArgs {
     #[command(flatten)]
     program: ProgramArgs,
     #[command(flatten)]
-    settings: SettingsArgs,
+    settings: CompilerArgs,
 }
 
 /// `tracr print`.
@@ -159,7 +156,7 @@ struct CompileArgs {
     #[command(flatten)]
     program: ProgramArgs,
     #[command(flatten)]
-    settings: SettingsArgs,
+    settings: CompilerArgs,
     /// Write the model here as JSON (the fixtures' `model` schema), atomically; through a
     /// symlink to its target; `-` is standard output.
     #[arg(
@@ -197,6 +194,12 @@ struct RunArgs {
 }
 
 fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
+    if args.describe && args.output.as_deref().is_some_and(tracr::io::is_stdout) {
+        return Err(Error::Message(
+            "`-o -` and --describe both write to standard output: give -o a file, or drop one"
+                .into(),
+        ));
+    }
     // Before the work: a path that cannot take the model fails now, not after compiling.
     if let Some(path) = &args.output {
         check_writable(path)?;
@@ -294,7 +297,7 @@ fn main() -> ExitCode {
         }
     };
     let flags = match &cli.command {
-        Command::Eval(a) => a.flags(),
+        Command::Eval(a) => a.settings.flags(),
         Command::Check(a) => a.settings.flags(),
         Command::Compile(a) => a.settings.flags(),
         Command::Print(_) | Command::Run(_) => ProgramSettings::default(),
