@@ -1,6 +1,6 @@
 //! Tracr's `basis_inference`: the values each SOp can take and the residual directions it gets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::craft::bases::{BasisDirection, VectorSpace};
 use crate::error::{Error, Result};
@@ -20,15 +20,23 @@ pub struct NodeBasis {
 /// Value sets and output spaces of every SOp in the graph, keyed by label.
 pub type Bases = HashMap<String, NodeBasis>;
 
-/// Adds `value` unless an equal one (Python `==`, so `True == 1`) is there; a set's first-in wins.
-fn insert(set: &mut Vec<Value>, value: Value) {
-    if !set.contains(&value) {
-        set.push(value);
+/// Values in first-produced order, each once under Python equality (so `True == 1`); the hash set
+/// makes a SequenceMap over large inputs (a million pairs at max_seq_len 1000) linear, not quadratic.
+#[derive(Default)]
+struct ValueSet {
+    order: Vec<Value>,
+    seen: HashSet<Value>,
+}
+
+/// Adds `value` unless an equal one is there; a set's first-in wins.
+fn insert(set: &mut ValueSet, value: Value) {
+    if set.seen.insert(value.clone()) {
+        set.order.push(value);
     }
 }
 
 /// Keeps a function's result, drops it on ArithmeticError or None (as Tracr does), fails otherwise.
-fn keep(set: &mut Vec<Value>, label: &str, result: PyResult<Value>) -> Result<()> {
+fn keep(set: &mut ValueSet, label: &str, result: PyResult<Value>) -> Result<()> {
     match result {
         Ok(Value::None) | Err(PyError::Arithmetic(_)) => Ok(()),
         Ok(v) => {
@@ -77,6 +85,7 @@ fn visit(
         return Ok(());
     };
     let value_set = value_set(sop, label, &node.children, vocab, max_seq_len, bases)?;
+    ensure_encodable(sop, label, &value_set)?;
     let output_space = if sop.is_categorical() {
         VectorSpace::from_values(label, &value_set)
     } else {
@@ -89,6 +98,39 @@ fn visit(
             output_space,
         },
     );
+    Ok(())
+}
+
+/// Refuses value sets that no weights can encode: an empty one (the output space would have no
+/// dimension, and a model written anyway is one `tracr run` rejects) and, for a numerical SOp, a
+/// NaN or infinite value (its weights would be written as JSON `null`).
+fn ensure_encodable(sop: &SOp, label: &str, value_set: &[Value]) -> Result<()> {
+    if value_set.is_empty() && !matches!(sop.kind(), SOpKind::Tokens) {
+        return Err(Error::Unsupported {
+            label: label.to_string(),
+            reason: format!(
+                "this {} has no possible value (its function gives None or an arithmetic error \
+                 for every input), so it has nothing to encode; make it return a value",
+                sop.type_name()
+            ),
+        });
+    }
+    if sop.is_numerical() {
+        if let Some(bad) = value_set
+            .iter()
+            .find(|v| v.as_f64().is_some_and(|x| !x.is_finite()))
+        {
+            return Err(Error::Unsupported {
+                label: label.to_string(),
+                reason: format!(
+                    "this numerical {} can produce {}, which no weight can encode; \
+                     make it return finite numbers",
+                    sop.type_name(),
+                    bad.py_repr()
+                ),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -109,16 +151,24 @@ fn value_set(
             .map(|b| &b.value_set)
             .ok_or_else(|| Error::Message(format!("`{label}` lacks child {position} in the graph")))
     };
-    let mut out = Vec::new();
+    let mut out = ValueSet::default();
     match sop.kind() {
         SOpKind::Tokens => {
             for v in vocab {
                 insert(&mut out, v.clone());
             }
         }
-        SOpKind::Indices => out = (0..max_seq_len as i64).map(Value::Int).collect(),
-        SOpKind::SelectorWidth { .. } => out = (0..=max_seq_len as i64).map(Value::Int).collect(),
-        SOpKind::Full { fill } => out.push(fill.clone()),
+        SOpKind::Indices => {
+            for i in 0..max_seq_len as i64 {
+                insert(&mut out, Value::Int(i));
+            }
+        }
+        SOpKind::SelectorWidth { .. } => {
+            for i in 0..=max_seq_len as i64 {
+                insert(&mut out, Value::Int(i));
+            }
+        }
+        SOpKind::Full { fill } => insert(&mut out, fill.clone()),
         SOpKind::Map { f, .. } => {
             for x in child_values(0)? {
                 keep(&mut out, label, f.call(x))?;
@@ -147,7 +197,9 @@ fn value_set(
         SOpKind::Aggregate { .. } => {
             let inputs = child_values(1)?;
             if sop.is_categorical() {
-                out = inputs.clone();
+                for v in inputs {
+                    insert(&mut out, v.clone());
+                }
             } else {
                 let binary = inputs.iter().all(|v| {
                     v.as_f64()
@@ -178,5 +230,5 @@ fn value_set(
             })
         }
     }
-    Ok(out)
+    Ok(out.order)
 }

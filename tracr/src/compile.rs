@@ -66,6 +66,8 @@ pub fn compile(
         return Err(first.into());
     }
     let bases = infer_bases(&graph, vocab, max_seq_len)?;
+    // Before any weight is allocated: a program too big for memory is a typed error, not an abort.
+    crate::size::ensure_fits(&graph, &bases, vocab.len(), max_seq_len)?;
     let lowering = LoweringOptions {
         bos: options.bos.clone(),
         mlp_exactness: options.mlp_exactness,

@@ -114,6 +114,30 @@ pub enum Error {
         /// The vocabulary, comma-separated.
         vocab: String,
     },
+    /// A compile setting that a `.rasp` file must declare (in its header) or the command line give.
+    #[error("{flag} is required for a .rasp file (or a '# {key}:' header)")]
+    MissingSetting {
+        /// The command-line flag (`--vocab`).
+        flag: &'static str,
+        /// The header key (`vocab`).
+        key: &'static str,
+    },
+    /// The compiled model (or one block built on the way) would need more memory than the compiler
+    /// allows itself ([`crate::size::MODEL_BYTES_LIMIT`]); refused before allocating it.
+    #[error(
+        "the compiled model would need about {} (largest part: {largest}); the limit is {}: \
+         lower --max-seq-len or shrink the vocabulary",
+        crate::size::human_bytes(*estimate_bytes),
+        crate::size::human_bytes(*limit_bytes)
+    )]
+    ModelTooLarge {
+        /// The estimate, in bytes of f64 weights (the model, or the biggest intermediate if larger).
+        estimate_bytes: u64,
+        /// The limit in bytes.
+        limit_bytes: u64,
+        /// The biggest single block: its node's label, kind, shape and size.
+        largest: String,
+    },
 }
 
 /// The crate's result type.

@@ -49,10 +49,26 @@ fn parent_directory(path: &Path) -> PathBuf {
     }
 }
 
+/// Whether `path` is written in place rather than replaced: anything that exists and is not a regular
+/// file once the kernel follows its links (`/dev/stdout` on a pipe or terminal, a FIFO), and anything
+/// under `/dev/` or `/proc/` (`/dev/stdout` when the shell redirected it to a file, whose `/proc`
+/// "link" must not be resolved and renamed over).
+fn written_in_place(path: &Path) -> bool {
+    let special = path.starts_with("/dev") || path.starts_with("/proc");
+    match std::fs::metadata(path) {
+        Ok(meta) => !meta.is_dir() && (special || !meta.is_file()),
+        Err(_) => false,
+    }
+}
+
 /// Checks, before any long work, that `path` can be written: `-`, an existing non-directory, or a new
 /// file in an existing, writable directory. Nothing is left behind.
 pub fn check_writable(path: &Path) -> Result<()> {
     if is_stdout(path) {
+        return Ok(());
+    }
+    if written_in_place(path) {
+        // Not opened to test it: opening a FIFO for writing waits for a reader.
         return Ok(());
     }
     let target = resolve_symlinks(path)?;
@@ -127,6 +143,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         return stdout
             .write_all(bytes)
             .and_then(|()| stdout.flush())
+            .map_err(|e| write_error(path, e));
+    }
+    if written_in_place(path) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(bytes))
             .map_err(|e| write_error(path, e));
     }
     let target = resolve_symlinks(path)?;

@@ -14,6 +14,7 @@ pub mod library;
 pub mod lower;
 pub mod model;
 pub mod rasp;
+pub mod size;
 pub mod value;
 
 pub use compile::{compile, CompileOptions};

@@ -258,28 +258,35 @@ fn numerical_token_copy() -> SOp {
 
 /// Every fixture program, in the order of `fixtures/tracr/SUMMARY.json`'s generator, built fresh.
 pub fn registry() -> Vec<LibProgram> {
-    /// name, source, vocab, max_seq_len, causal, builder.
+    registry_for(None)
+}
+
+/// Every fixture program built for `max_seq_len` (each its fixture's own when `None`): Tracr's
+/// `make_sort` and `make_sort_freq` bake the length into their key-uniquifying term
+/// `key + min_key * i / max_seq_len`, so a model for longer inputs needs the program built for them.
+pub fn registry_for(max_seq_len: Option<usize>) -> Vec<LibProgram> {
+    /// name, source, vocab, max_seq_len, causal, builder (given the max_seq_len to build for).
     type Entry = (
         &'static str,
         &'static str,
         Vec<Value>,
         usize,
         bool,
-        fn() -> SOp,
+        fn(usize) -> SOp,
     );
     let entries: Vec<Entry> = vec![
-        ("length", "lib.make_length()", chars("abc"), 5, false, make_length),
-        ("reverse", "lib.make_reverse(rasp.tokens)", chars("abc"), 5, false, || {
+        ("length", "lib.make_length()", chars("abc"), 5, false, |_| make_length()),
+        ("reverse", "lib.make_reverse(rasp.tokens)", chars("abc"), 5, false, |_| {
             make_reverse(&tokens())
         }),
-        ("hist", "lib.make_hist()", chars("abc"), 5, false, make_hist),
+        ("hist", "lib.make_hist()", chars("abc"), 5, false, |_| make_hist()),
         (
             "sort_unique",
             "lib.make_sort_unique(vals=rasp.tokens, keys=rasp.tokens)",
             ints(&[1, 2, 3, 4, 5]),
             5,
             false,
-            || make_sort_unique(&tokens(), &tokens()),
+            |_| make_sort_unique(&tokens(), &tokens()),
         ),
         (
             "sort",
@@ -287,7 +294,7 @@ pub fn registry() -> Vec<LibProgram> {
             ints(&[1, 2, 3, 4]),
             5,
             false,
-            || make_sort(&tokens(), &tokens(), 5, 1),
+            |n| make_sort(&tokens(), &tokens(), n, 1),
         ),
         (
             "sort_freq",
@@ -295,7 +302,7 @@ pub fn registry() -> Vec<LibProgram> {
             ints(&[1, 2, 3, 4]),
             5,
             false,
-            || make_sort_freq(5),
+            make_sort_freq,
         ),
         (
             "frac_prevs",
@@ -303,7 +310,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("abx"),
             5,
             false,
-            || make_frac_prevs(&tokens().eq_value("x")),
+            |_| make_frac_prevs(&tokens().eq_value("x")),
         ),
         (
             "frac_prevs_causal",
@@ -311,7 +318,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("abx"),
             5,
             true,
-            || make_frac_prevs(&tokens().eq_value("x")),
+            |_| make_frac_prevs(&tokens().eq_value("x")),
         ),
         (
             "pair_balance",
@@ -319,7 +326,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("()a"),
             5,
             false,
-            || make_pair_balance(&tokens(), "(", ")"),
+            |_| make_pair_balance(&tokens(), "(", ")"),
         ),
         (
             "shuffle_dyck",
@@ -327,7 +334,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("()"),
             5,
             false,
-            || make_shuffle_dyck(&["()"]).expect("one valid pair"),
+            |_| make_shuffle_dyck(&["()"]).expect("one valid pair"),
         ),
         (
             "shuffle_dyck2",
@@ -335,7 +342,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("(){}"),
             5,
             false,
-            make_shuffle_dyck2,
+            |_| make_shuffle_dyck2(),
         ),
         (
             "count_less_freq",
@@ -343,7 +350,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("abc"),
             5,
             false,
-            || make_count_less_freq(2),
+            |_| make_count_less_freq(2),
         ),
         (
             "count_a",
@@ -351,7 +358,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("abc"),
             5,
             false,
-            || make_count(&tokens(), "a"),
+            |_| make_count(&tokens(), "a"),
         ),
         (
             "shift_by_1",
@@ -359,7 +366,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("abc"),
             5,
             false,
-            || shift_by(1, &tokens()),
+            |_| shift_by(1, &tokens()),
         ),
         (
             "detect_pattern_ab",
@@ -367,7 +374,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("abc"),
             5,
             false,
-            || detect_pattern_str(&tokens(), "ab").expect("non-empty pattern"),
+            |_| detect_pattern_str(&tokens(), "ab").expect("non-empty pattern"),
         ),
         (
             "nary_sequencemap",
@@ -375,7 +382,7 @@ pub fn registry() -> Vec<LibProgram> {
             ints(&[1, 2, 3]),
             4,
             false,
-            || {
+            |_| {
                 make_nary_sequencemap(
                     |args| match args {
                         [x, y, z] => x.py_add(y)?.py_sub(z),
@@ -395,7 +402,7 @@ pub fn registry() -> Vec<LibProgram> {
             ints(&[1, 2, 3]),
             5,
             false,
-            || {
+            |_| {
                 let f = MapFn::new(|x| x.py_mul(x)?.py_sub(&Value::Int(1)));
                 numerical(&map(f, &tokens())).named("sq_minus_1")
             },
@@ -407,7 +414,7 @@ pub fn registry() -> Vec<LibProgram> {
             ints(&[0, 1, 2, 3]),
             5,
             false,
-            || {
+            |_| {
                 let f = MapFn::new(|v| {
                     v.py_mul(v)?
                         .py_sub(&Value::Int(2).py_mul(v)?)?
@@ -423,7 +430,7 @@ pub fn registry() -> Vec<LibProgram> {
             ints(&[0, 1, 2, 3]),
             5,
             false,
-            || {
+            |_| {
                 let f = MapFn::new(|v| v.py_order(&Value::Int(2), ">=").map(Value::Bool));
                 map_no_simplify(f, &numerical_token_copy()).named("ge2")
             },
@@ -436,7 +443,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("abc"),
             5,
             false,
-            || {
+            |_| {
                 let is_a_fn = MapFn::infallible(|t| Value::Int(i64::from(*t == Value::from("a"))));
                 let is_a = numerical(&map(is_a_fn, &tokens())).named("is_a");
                 let sel = select(&tokens(), &tokens(), Comparison::True).named("all");
@@ -449,7 +456,7 @@ pub fn registry() -> Vec<LibProgram> {
             ints(&[0, 1, 2]),
             5,
             false,
-            || {
+            |_| {
                 let f = SeqMapFn::new(|t, i| t.py_add(i)?.py_mod(&Value::Int(3)));
                 sequence_map(f, &tokens(), &indices()).named("tok_plus_idx_mod3")
             },
@@ -460,7 +467,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("abc"),
             5,
             false,
-            || numerical(&make_length()),
+            |_| numerical(&make_length()),
         ),
         (
             "known_bug_cat_to_num_negative",
@@ -468,7 +475,7 @@ pub fn registry() -> Vec<LibProgram> {
             ints(&[1, 2, 3]),
             5,
             false,
-            || numerical(&map(MapFn::new(Value::py_neg), &tokens())).named("neg"),
+            |_| numerical(&map(MapFn::new(Value::py_neg), &tokens())).named("neg"),
         ),
         (
             "known_limit_map_after_mean",
@@ -477,7 +484,7 @@ pub fn registry() -> Vec<LibProgram> {
             chars("ax"),
             5,
             false,
-            || {
+            |_| {
                 let fp = make_frac_prevs(&tokens().eq_value("x"));
                 let f = MapFn::new(|v| Value::Int(10).py_mul(v));
                 numerical(&map_no_simplify(f, &fp)).named("ten_x")
@@ -489,7 +496,7 @@ pub fn registry() -> Vec<LibProgram> {
             ints(&[1, 2, 3]),
             5,
             false,
-            || make_reverse(&tokens()),
+            |_| make_reverse(&tokens()),
         ),
         (
             "xproportion",
@@ -497,19 +504,22 @@ pub fn registry() -> Vec<LibProgram> {
             chars("abcx"),
             5,
             false,
-            || make_frac_prevs(&tokens().eq_value("x")),
+            |_| make_frac_prevs(&tokens().eq_value("x")),
         ),
     ];
     entries
         .into_iter()
         .map(
-            |(name, source, vocab, max_seq_len, causal, build)| LibProgram {
-                name,
-                source,
-                program: build(),
-                vocab,
-                max_seq_len,
-                causal,
+            |(name, source, vocab, fixture_max_seq_len, causal, build)| {
+                let max_seq_len = max_seq_len.unwrap_or(fixture_max_seq_len);
+                LibProgram {
+                    name,
+                    source,
+                    program: build(max_seq_len),
+                    vocab,
+                    max_seq_len,
+                    causal,
+                }
             },
         )
         .collect()
@@ -518,6 +528,74 @@ pub fn registry() -> Vec<LibProgram> {
 /// The fixture program with this name, built fresh.
 pub fn by_name(name: &str) -> Option<LibProgram> {
     registry().into_iter().find(|p| p.name == name)
+}
+
+/// The program with this name built for `max_seq_len` (see [`registry_for`]); its `max_seq_len`
+/// field is that length.
+pub fn by_name_for(name: &str, max_seq_len: usize) -> Option<LibProgram> {
+    registry_for(Some(max_seq_len))
+        .into_iter()
+        .find(|p| p.name == name)
+}
+
+/// Every registry program's `tracr/lib/NAME.rasp` text, built into the binary so that
+/// `tracr print --lib NAME` works wherever the binary is.
+const RASP_SOURCES: [(&str, &str); 26] = [
+    ("count_a", include_str!("../lib/count_a.rasp")),
+    (
+        "count_less_freq",
+        include_str!("../lib/count_less_freq.rasp"),
+    ),
+    (
+        "detect_pattern_ab",
+        include_str!("../lib/detect_pattern_ab.rasp"),
+    ),
+    ("frac_prevs", include_str!("../lib/frac_prevs.rasp")),
+    (
+        "frac_prevs_causal",
+        include_str!("../lib/frac_prevs_causal.rasp"),
+    ),
+    ("hist", include_str!("../lib/hist.rasp")),
+    (
+        "known_bug_cat_to_num_negative",
+        include_str!("../lib/known_bug_cat_to_num_negative.rasp"),
+    ),
+    (
+        "known_limit_map_after_mean",
+        include_str!("../lib/known_limit_map_after_mean.rasp"),
+    ),
+    ("length", include_str!("../lib/length.rasp")),
+    ("map_cat_to_num", include_str!("../lib/map_cat_to_num.rasp")),
+    ("map_num_to_cat", include_str!("../lib/map_num_to_cat.rasp")),
+    ("map_num_to_num", include_str!("../lib/map_num_to_num.rasp")),
+    (
+        "nary_sequencemap",
+        include_str!("../lib/nary_sequencemap.rasp"),
+    ),
+    (
+        "numerical_length",
+        include_str!("../lib/numerical_length.rasp"),
+    ),
+    ("numerical_mean", include_str!("../lib/numerical_mean.rasp")),
+    ("pair_balance", include_str!("../lib/pair_balance.rasp")),
+    ("reverse", include_str!("../lib/reverse.rasp")),
+    ("reverse_123", include_str!("../lib/reverse_123.rasp")),
+    ("seqmap_cat", include_str!("../lib/seqmap_cat.rasp")),
+    ("shift_by_1", include_str!("../lib/shift_by_1.rasp")),
+    ("shuffle_dyck", include_str!("../lib/shuffle_dyck.rasp")),
+    ("shuffle_dyck2", include_str!("../lib/shuffle_dyck2.rasp")),
+    ("sort", include_str!("../lib/sort.rasp")),
+    ("sort_freq", include_str!("../lib/sort_freq.rasp")),
+    ("sort_unique", include_str!("../lib/sort_unique.rasp")),
+    ("xproportion", include_str!("../lib/xproportion.rasp")),
+];
+
+/// The `.rasp` text of the library program `name` (`tracr/lib/NAME.rasp`), if it has one.
+pub fn rasp_source(name: &str) -> Option<&'static str> {
+    RASP_SOURCES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
 /// The names of all registry programs.

@@ -51,8 +51,10 @@ fn numerical_categorical_aggregate_is_rejected_for_its_encoding() {
         "numerical_categorical_aggregate",
         &program,
         "aggregate_1",
-        "An aggregate's output encoding must match its input encoding. \
-         Input: Encoding.CATEGORICAL   Output: Encoding.NUMERICAL  ",
+        // Our words, the right way round (Tracr swaps the two and prints Python reprs).
+        "an Aggregate's encoding must match the encoding of the SOp it aggregates: the input \
+         `map_3` is numerical but the Aggregate is categorical; make both categorical or both \
+         numerical",
     );
 }
 
@@ -63,8 +65,9 @@ fn categorical_numerical_aggregate_is_rejected_for_its_encoding() {
         "categorical_numerical_aggregate",
         &program,
         "aggregate_1",
-        "An aggregate's output encoding must match its input encoding. \
-         Input: Encoding.NUMERICAL   Output: Encoding.CATEGORICAL  ",
+        "an Aggregate's encoding must match the encoding of the SOp it aggregates: the input \
+         `tokens` is categorical but the Aggregate is numerical; make both categorical or both \
+         numerical",
     );
 }
 
@@ -100,8 +103,9 @@ fn aggregate_with_not_none_default_is_rejected() {
         "aggregate_with_not_None_default",
         &program,
         "aggregate_1",
-        "An aggregate's output encoding must match its input encoding. \
-         Input: Encoding.NUMERICAL   Output: Encoding.CATEGORICAL  ",
+        "an Aggregate's encoding must match the encoding of the SOp it aggregates: the input \
+         `tokens` is categorical but the Aggregate is numerical; make both categorical or both \
+         numerical",
     );
     let numerical_input = numerical(&aggregate_with_default(
         &select(&indices(), &indices(), Comparison::Eq),

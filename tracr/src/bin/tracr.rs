@@ -9,16 +9,14 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracr::cli::model_file::{read_model, write_model};
+use tracr::cli::program::{
+    load_program, parse_tokens, values_json, LoadError, LoadedProgram, ProgramSource,
+};
 use tracr::cli::run_json::run_to_json;
 use tracr::describe::describe;
 use tracr::error::{Error, Result};
-use tracr::graph::extract;
-use tracr::library;
-use tracr::rasp::text::{parse_program, print_program};
-use tracr::rasp::validate::{check_vocab, static_validate};
-use tracr::rasp::{Evaluator, SOp};
-use tracr::value::{python_float_repr, Value};
-use tracr::{compile, CompileOptions};
+use tracr::io::check_writable;
+use tracr::rasp::text::ProgramSettings;
 
 /// Tracr in Rust: evaluate, check and compile RASP programs; run compiled models.
 #[derive(Debug, Parser)]
@@ -31,11 +29,11 @@ struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Evaluate a program on one input and print its output as JSON.
+    /// Evaluate a program on one input and print its output as JSON (NaN and ±infinity as null).
     Eval(EvalArgs),
-    /// Run Tracr's static validation: will the compiler accept this program?
+    /// Will `compile` accept this program? Runs every check compile runs, short of writing weights.
     Check(CheckArgs),
-    /// Print a program as canonical .rasp text.
+    /// Print a program as canonical .rasp text, led by a header with its settings.
     Print(PrintArgs),
     /// Compile a program to transformer weights (-o model.json) and/or describe the model.
     Compile(CompileArgs),
@@ -50,9 +48,77 @@ pub struct ProgramArgs {
     /// A library program by name (an unknown name lists them all).
     #[arg(long, value_name = "NAME")]
     lib: Option<String>,
-    /// A program written in .rasp text.
+    /// A program written in .rasp text; its header (`# vocab: a,b`, `# max_seq_len: 5`,
+    /// `# causal: true`, ...) gives settings that the flags override.
     #[arg(value_name = "FILE.rasp")]
     file: Option<PathBuf>,
+}
+
+impl ProgramArgs {
+    fn source(&self) -> ProgramSource {
+        match (&self.lib, &self.file) {
+            (Some(name), _) => ProgramSource::Library(name.clone()),
+            (None, Some(path)) => ProgramSource::File(path.clone()),
+            (None, None) => unreachable!("clap requires --lib or a file"),
+        }
+    }
+}
+
+/// The settings `eval`, `check` and `compile` share; each overrides the file's header.
+#[derive(Debug, Args)]
+struct ProgramSettingsArgs {
+    /// The vocabulary, comma-separated; an item that parses as an integer is an integer
+    /// (a library program brings its own; a .rasp file may give it as `# vocab: a,b,c`).
+    /// `eval` checks the input against it.
+    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
+    vocab: Option<String>,
+    /// The longest input (BOS not counted); a library program is built for it (sort and
+    /// sort_freq depend on it); a .rasp file may give it as `# max_seq_len: N`. `eval` refuses
+    /// longer inputs.
+    #[arg(long, value_name = "N")]
+    max_seq_len: Option<usize>,
+    /// Causal: each position sees only the positions up to itself (implied for library programs
+    /// compiled causally and by a `# causal: true` header; `--causal=false` overrides those).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    causal: Option<bool>,
+}
+
+/// The compiler's own settings, for `check` and `compile`; each overrides the file's header.
+#[derive(Debug, Args)]
+struct CompilerArgs {
+    #[command(flatten)]
+    program: ProgramSettingsArgs,
+    /// The BOS token the compiler prepends; it must not be in the vocabulary [default: BOS].
+    #[arg(long, value_name = "TOKEN")]
+    bos: Option<String>,
+    /// The padding token; it must not be in the vocabulary [default: compiler_pad].
+    #[arg(long, value_name = "TOKEN")]
+    pad: Option<String>,
+    /// Slope of the MLPs that discretise numerical values: larger is more exact [default: 100].
+    #[arg(long, value_name = "K")]
+    mlp_exactness: Option<f64>,
+}
+
+impl ProgramSettingsArgs {
+    fn flags(&self) -> ProgramSettings {
+        ProgramSettings {
+            vocab: self.vocab.as_deref().map(parse_tokens),
+            max_seq_len: self.max_seq_len,
+            causal: self.causal,
+            ..ProgramSettings::default()
+        }
+    }
+}
+
+impl CompilerArgs {
+    fn flags(&self) -> ProgramSettings {
+        ProgramSettings {
+            compiler_bos: self.bos.clone(),
+            compiler_pad: self.pad.clone(),
+            mlp_exactness: self.mlp_exactness,
+            ..self.program.flags()
+        }
+    }
 }
 
 /// `tracr eval`.
@@ -63,13 +129,8 @@ struct EvalArgs {
     /// The input tokens, comma-separated; an item that parses as an integer is an integer.
     #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
     input: String,
-    /// The vocabulary to check the input against (a library program brings its own).
-    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
-    vocab: Option<String>,
-    /// Evaluate causally: each position sees only the positions up to itself
-    /// (implied for library programs compiled causally).
-    #[arg(long)]
-    causal: bool,
+    #[command(flatten)]
+    settings: ProgramSettingsArgs,
 }
 
 /// `tracr check`.
@@ -77,12 +138,8 @@ struct EvalArgs {
 struct CheckArgs {
     #[command(flatten)]
     program: ProgramArgs,
-    /// The vocabulary the program would be compiled for, comma-separated.
-    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
-    vocab: Option<String>,
-    /// The longest input the program would be compiled for.
-    #[arg(long, value_name = "N")]
-    max_seq_len: Option<usize>,
+    #[command(flatten)]
+    settings: CompilerArgs,
 }
 
 /// `tracr print`.
@@ -98,26 +155,10 @@ struct PrintArgs {
 struct CompileArgs {
     #[command(flatten)]
     program: ProgramArgs,
-    /// The vocabulary, comma-separated; an item that parses as an integer is an integer
-    /// (a library program brings its own).
-    #[arg(long, value_name = "a,b,c", allow_hyphen_values = true)]
-    vocab: Option<String>,
-    /// The longest input (BOS not counted) the model accepts (a library program brings its own).
-    #[arg(long, value_name = "N")]
-    max_seq_len: Option<usize>,
-    /// Mask attention to future positions (implied for library programs compiled causally).
-    #[arg(long)]
-    causal: bool,
-    /// The BOS token the compiler prepends; it must not be in the vocabulary.
-    #[arg(long, value_name = "TOKEN", default_value = "BOS")]
-    bos: String,
-    /// The padding token; it must not be in the vocabulary.
-    #[arg(long, value_name = "TOKEN", default_value = "compiler_pad")]
-    pad: String,
-    /// Slope of the MLPs that discretise numerical values: larger is more exact.
-    #[arg(long, value_name = "K", default_value_t = 100.0)]
-    mlp_exactness: f64,
-    /// Write the model here as JSON (the fixtures' `model` schema), atomically.
+    #[command(flatten)]
+    settings: CompilerArgs,
+    /// Write the model here as JSON (the fixtures' `model` schema), atomically; through a
+    /// symlink to its target; `-` is standard output.
     #[arg(
         short = 'o',
         long = "output",
@@ -152,199 +193,18 @@ struct RunArgs {
     trace: bool,
 }
 
-/// A program ready to use, with what the library says about it.
-pub struct LoadedProgram {
-    /// The program's output.
-    pub output: SOp,
-    /// The library program's vocabulary, if it came from the library.
-    pub vocab: Option<Vec<Value>>,
-    /// The library program's maximum sequence length, if it came from the library.
-    pub max_seq_len: Option<usize>,
-    /// Whether the library compiles it causally.
-    pub causal: bool,
-    /// The source text and path, for pointing at parse errors.
-    source: Option<(String, PathBuf)>,
-}
-
-/// Builds the library program or parses the file.
-pub fn load_program(
-    args: &ProgramArgs,
-) -> std::result::Result<LoadedProgram, (Error, Option<(String, PathBuf)>)> {
-    if let Some(name) = &args.lib {
-        let program = library::by_name(name).ok_or_else(|| {
-            (
-                Error::UnknownProgram {
-                    name: name.clone(),
-                    available: library::names().into_iter().map(String::from).collect(),
-                },
-                None,
-            )
-        })?;
-        return Ok(LoadedProgram {
-            output: program.program,
-            vocab: Some(program.vocab),
-            max_seq_len: Some(program.max_seq_len),
-            causal: program.causal,
-            source: None,
-        });
-    }
-    let path = args.file.clone().expect("clap requires --lib or a file");
-    let text = std::fs::read_to_string(&path).map_err(|source| {
-        (
-            Error::Io {
-                path: path.display().to_string(),
-                source,
-            },
-            None,
-        )
-    })?;
-    match parse_program(&text) {
-        Ok(parsed) => Ok(LoadedProgram {
-            output: parsed.output,
-            vocab: None,
-            max_seq_len: None,
-            causal: false,
-            source: Some((text, path)),
-        }),
-        Err(e) => Err((e.into(), Some((text, path)))),
-    }
-}
-
-/// Splits a comma-separated list into tokens (integers where they parse as integers).
-pub fn parse_tokens(list: &str) -> Vec<Value> {
-    if list.trim().is_empty() {
-        return Vec::new();
-    }
-    list.split(',').map(Value::parse_token).collect()
-}
-
-/// The value as JSON with Python's spelling of numbers (`1.0`, `0.5`); tuples become arrays,
-/// non-finite floats `NaN`/`Infinity` as Python's `json.dumps` writes them.
-pub fn value_json(v: &Value) -> String {
-    match v {
-        Value::None => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(x) if x.is_nan() => "NaN".into(),
-        Value::Float(x) if x.is_infinite() => {
-            if *x > 0.0 { "Infinity" } else { "-Infinity" }.into()
-        }
-        Value::Float(x) => python_float_repr(*x),
-        Value::Str(s) => serde_json::to_string(s).expect("a string always serialises"),
-        Value::Tuple(items) => json_array(items),
-    }
-}
-
-fn json_array(values: &[Value]) -> String {
-    let items: Vec<String> = values.iter().map(value_json).collect();
-    format!("[{}]", items.join(", "))
-}
-
-fn vocab_text(vocab: &[Value]) -> String {
-    vocab
-        .iter()
-        .map(Value::py_str)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn run_eval(args: &EvalArgs, program: &LoadedProgram) -> Result<String> {
-    let xs = parse_tokens(&args.input);
-    let vocab = match &args.vocab {
-        Some(list) => Some(parse_tokens(list)),
-        None => program.vocab.clone(),
-    };
-    if let Some(vocab) = &vocab {
-        if let Some((position, token)) = xs.iter().enumerate().find(|(_, x)| !vocab.contains(x)) {
-            return Err(Error::TokenNotInVocab {
-                token: token.py_str(),
-                position,
-                vocab: vocab_text(vocab),
-            });
-        }
-    }
-    let evaluator = Evaluator::new(args.causal || program.causal);
-    let output = evaluator.evaluate(&program.output, &xs)?;
-    Ok(json_array(&output))
-}
-
-fn run_check(args: &CheckArgs, program: &LoadedProgram) -> Result<(String, bool)> {
-    let vocab = match &args.vocab {
-        Some(list) => parse_tokens(list),
-        None => program.vocab.clone().unwrap_or_default(),
-    };
-    if vocab.is_empty() {
-        return Err(Error::Message(
-            "the vocabulary is empty: give it with --vocab a,b,c".into(),
-        ));
-    }
-    let max_seq_len = args.max_seq_len.or(program.max_seq_len).unwrap_or(0);
-    if max_seq_len == 0 {
-        return Err(Error::Message(
-            "the maximum sequence length must be at least 1: give it with --max-seq-len N".into(),
-        ));
-    }
-    check_vocab(&vocab, "compiler_bos", "compiler_pad")?;
-    let graph = extract(&program.output)?;
-    let issues = static_validate(&graph);
-    if issues.is_empty() {
-        return Ok((
-            format!(
-                "OK: `{}` passes Tracr's static validation (vocab {{{}}}, max_seq_len {max_seq_len})",
-                graph.sink,
-                vocab_text(&vocab)
-            ),
-            true,
-        ));
-    }
-    let lines: Vec<String> = issues
-        .iter()
-        .map(|issue| format!("unsupported `{}`: {}", issue.label, issue.reason))
-        .collect();
-    Ok((lines.join("\n"), false))
-}
-
-/// The vocabulary without repeats, in first-seen order (Tracr's vocabulary is a set).
-fn distinct(tokens: Vec<Value>) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::with_capacity(tokens.len());
-    for token in tokens {
-        if !out.contains(&token) {
-            out.push(token);
-        }
-    }
-    out
-}
-
 fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
-    let vocab = match &args.vocab {
-        Some(list) => distinct(parse_tokens(list)),
-        None => program.vocab.clone().ok_or_else(|| {
-            Error::Message("a .rasp program needs a vocabulary: give it with --vocab a,b,c".into())
-        })?,
-    };
-    if vocab.is_empty() {
+    if args.describe && args.output.as_deref().is_some_and(tracr::io::is_stdout) {
         return Err(Error::Message(
-            "the vocabulary is empty: give it with --vocab a,b,c".into(),
+            "`-o -` and --describe both write to standard output: give -o a file, or drop one"
+                .into(),
         ));
     }
-    let max_seq_len = args.max_seq_len.or(program.max_seq_len).ok_or_else(|| {
-        Error::Message(
-            "a .rasp program needs a maximum input length: give it with --max-seq-len N".into(),
-        )
-    })?;
-    if !(args.mlp_exactness.is_finite() && args.mlp_exactness > 0.0) {
-        return Err(Error::Message(format!(
-            "--mlp-exactness must be a positive number, got {}",
-            args.mlp_exactness
-        )));
+    // Before the work: a path that cannot take the model fails now, not after compiling.
+    if let Some(path) = &args.output {
+        check_writable(path)?;
     }
-    let options = CompileOptions {
-        causal: args.causal || program.causal,
-        bos: args.bos.clone(),
-        pad: args.pad.clone(),
-        mlp_exactness: args.mlp_exactness,
-    };
-    let model = compile(&program.output, &vocab, max_seq_len, &options)?;
+    let model = program.compile()?;
     if let Some(path) = &args.output {
         write_model(&model, path)?;
         eprintln!(
@@ -436,19 +296,36 @@ fn main() -> ExitCode {
             };
         }
     };
-    let program = match load_program(program_args) {
+    let flags = match &cli.command {
+        Command::Eval(a) => a.settings.flags(),
+        Command::Check(a) => a.settings.flags(),
+        Command::Compile(a) => a.settings.flags(),
+        Command::Print(_) | Command::Run(_) => ProgramSettings::default(),
+    };
+    let program = match load_program(&program_args.source(), &flags) {
         Ok(p) => p,
-        Err((error, source)) => {
+        Err(LoadError { error, source }) => {
             eprintln!("{}", report(&error, source.as_ref()));
             return ExitCode::FAILURE;
         }
     };
     let result = match &cli.command {
-        Command::Eval(args) => run_eval(args, &program).map(|json| (json, true)),
-        Command::Check(args) => run_check(args, &program),
-        Command::Print(_) => {
-            print_program(&program.output).map(|text| (text.trim_end().to_string(), true))
-        }
+        Command::Eval(args) => program
+            .eval(&parse_tokens(&args.input))
+            .map(|output| (values_json(&output), true)),
+        Command::Check(_) => match program.check() {
+            Ok(summary) => Ok((summary, true)),
+            Err(errors) => {
+                let lines: Vec<String> = errors
+                    .iter()
+                    .map(|e| report(e, program.source.as_ref()))
+                    .collect();
+                Ok((lines.join("\n"), false))
+            }
+        },
+        Command::Print(_) => program
+            .print()
+            .map(|text| (text.trim_end().to_string(), true)),
         Command::Compile(args) => run_compile(args, &program).map(|text| (text, true)),
         Command::Run(_) => unreachable!("run takes no program and returned above"),
     };

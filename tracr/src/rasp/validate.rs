@@ -1,4 +1,5 @@
-//! Tracr's `validating`: which programs its compiler cannot compile, and why, in Tracr's words.
+//! Tracr's `validating`: which programs its compiler cannot compile, and why, in Tracr's words
+//! (except the Aggregate encoding mismatch, which Tracr reports swapped and in Python reprs).
 
 use super::eval::{Evaluator, NodeValue};
 use super::expr::{Expr, SOpKind, SelectorKind};
@@ -35,7 +36,10 @@ pub fn static_validate(graph: &RaspGraph) -> Vec<Unsupported> {
         .nodes
         .iter()
         .filter_map(|node| {
-            let reason = tracr_static_reason(&node.expr).or_else(|| compiler_reason(&node.expr))?;
+            // An Aggregate's children are [selector, sop]: name the input by its graph label.
+            let input_label = node.children.get(1).map_or("", String::as_str);
+            let reason = tracr_static_reason(&node.expr, input_label)
+                .or_else(|| compiler_reason(&node.expr))?;
             Some(Unsupported {
                 label: node.label.clone(),
                 reason,
@@ -44,8 +48,8 @@ pub fn static_validate(graph: &RaspGraph) -> Vec<Unsupported> {
         .collect()
 }
 
-/// The reason Tracr's `_static_validate_expr` gives, if any.
-fn tracr_static_reason(expr: &Expr) -> Option<String> {
+/// The reason Tracr's `_static_validate_expr` gives, if any; `input_label` is an Aggregate's input.
+fn tracr_static_reason(expr: &Expr, input_label: &str) -> Option<String> {
     let sop = match expr {
         Expr::Selector(sel) => {
             if let SelectorKind::Select { keys, queries, .. } = sel.kind() {
@@ -71,12 +75,14 @@ fn tracr_static_reason(expr: &Expr) -> Option<String> {
             ..
         } => {
             if sop.encoding() != input.encoding() {
-                // Tracr labels these two the wrong way round; the words are kept.
+                // Tracr swaps the two here and prints Python reprs; say it the right way round.
                 return Some(format!(
-                    "An aggregate's output encoding must match its input encoding. \
-                     Input: Encoding.{}   Output: Encoding.{}  ",
-                    sop.encoding().to_string().to_uppercase(),
-                    input.encoding().to_string().to_uppercase()
+                    "an Aggregate's encoding must match the encoding of the SOp it aggregates: \
+                     the input `{}` is {} but the Aggregate is {}; make both categorical or both \
+                     numerical",
+                    input_label,
+                    input.encoding(),
+                    sop.encoding()
                 ));
             }
             if sop.is_categorical() && *default != Value::None {

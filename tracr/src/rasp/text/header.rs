@@ -70,6 +70,51 @@ impl ProgramSettings {
         Ok(settings)
     }
 
+    /// These settings with every setting `flags` gives replacing this one (flags override a header,
+    /// a header overrides a library program's defaults).
+    pub fn overridden_by(&self, flags: &ProgramSettings) -> ProgramSettings {
+        ProgramSettings {
+            vocab: flags.vocab.clone().or_else(|| self.vocab.clone()),
+            max_seq_len: flags.max_seq_len.or(self.max_seq_len),
+            causal: flags.causal.or(self.causal),
+            compiler_bos: flags
+                .compiler_bos
+                .clone()
+                .or_else(|| self.compiler_bos.clone()),
+            compiler_pad: flags
+                .compiler_pad
+                .clone()
+                .or_else(|| self.compiler_pad.clone()),
+            mlp_exactness: flags.mlp_exactness.or(self.mlp_exactness),
+        }
+    }
+
+    /// The settings as header lines (`# key: value`, one per set key, in [`HEADER_KEYS`] order),
+    /// which [`ProgramSettings::from_source`] reads back.
+    pub fn to_header(&self) -> String {
+        let mut lines = Vec::new();
+        if let Some(vocab) = &self.vocab {
+            let items: Vec<String> = vocab.iter().map(Value::py_str).collect();
+            lines.push(format!("# vocab: {}", items.join(",")));
+        }
+        if let Some(n) = self.max_seq_len {
+            lines.push(format!("# max_seq_len: {n}"));
+        }
+        if let Some(causal) = self.causal {
+            lines.push(format!("# causal: {causal}"));
+        }
+        if let Some(bos) = &self.compiler_bos {
+            lines.push(format!("# compiler_bos: {bos}"));
+        }
+        if let Some(pad) = &self.compiler_pad {
+            lines.push(format!("# compiler_pad: {pad}"));
+        }
+        if let Some(k) = self.mlp_exactness {
+            lines.push(format!("# mlp_exactness: {k}"));
+        }
+        lines.into_iter().map(|line| line + "\n").collect()
+    }
+
     fn set(&mut self, key: &str, value: &str, position: Position) -> Result<(), ParseError> {
         let error =
             |what: &str| ParseError::new(position, format!("header `# {key}: {value}`: {what}"));
@@ -144,6 +189,34 @@ mod tests {
         assert_eq!(settings.max_seq_len, Some(5));
         assert_eq!(settings.causal, Some(true));
         assert_eq!(settings.compiler_bos, None);
+    }
+
+    #[test]
+    fn flags_override_the_header_and_the_header_reads_back() {
+        let header =
+            ProgramSettings::from_source("# vocab: a,b\n# causal: true\n# max_seq_len: 4\n")
+                .unwrap();
+        let flags = ProgramSettings {
+            causal: Some(false),
+            max_seq_len: Some(6),
+            ..ProgramSettings::default()
+        };
+        let merged = header.overridden_by(&flags);
+        assert_eq!(merged.causal, Some(false), "{merged:?}");
+        assert_eq!(merged.max_seq_len, Some(6), "{merged:?}");
+        assert_eq!(merged.vocab, header.vocab, "{merged:?}");
+        let full = ProgramSettings {
+            compiler_bos: Some("B".into()),
+            compiler_pad: Some("P".into()),
+            mlp_exactness: Some(50.0),
+            ..merged.clone()
+        };
+        let text = full.to_header();
+        assert_eq!(
+            ProgramSettings::from_source(&text).unwrap(),
+            full,
+            "header text:\n{text}"
+        );
     }
 
     #[test]
