@@ -255,3 +255,38 @@ fn bad_settings_are_typed_errors_naming_what_is_valid() {
     let err = runner.run(-1.0).unwrap_err().to_string();
     assert!(err.contains("tau") && err.contains(">= 0"), "{err}");
 }
+
+#[test]
+fn a_shared_grid_run_equals_one_pass_per_tau() {
+    let task = Task::reverse(fixtures()).unwrap();
+    let taus = [0.0, 1e-9, 1e-6, 1e-3, 0.05, 0.3, 1.0, 3.0, 1e3];
+    for ablation in [
+        Ablation::Zero,
+        Ablation::Interchange {
+            corrupted_ids: task.corrupted.clone(),
+        },
+    ] {
+        let mut runner = AcdcRunner::new(&MethodInput {
+            task: &task,
+            ablation: &ablation,
+        })
+        .unwrap();
+        let (shared, forwards) = runner.run_grid(&taus).unwrap();
+        let mut separate_forwards = 0;
+        for (pass, &tau) in shared.iter().zip(&taus) {
+            let alone = runner.run(tau).unwrap();
+            separate_forwards += alone.forwards;
+            assert_eq!(
+                *pass,
+                alone,
+                "{} ablation, τ = {tau}: shared grid vs a lone pass",
+                ablation.name()
+            );
+        }
+        assert!(
+            forwards < separate_forwards,
+            "{} ablation: sharing ran {forwards} forwards, lone passes {separate_forwards}",
+            ablation.name()
+        );
+    }
+}

@@ -16,7 +16,8 @@
 //! with the reference's choice ACDC drops xproportion's two edges that only feed the BOS output, whose
 //! circuit then fails the certificate (KL 4.3e-3, decoded outputs unchanged).
 //!
-//! Sweep: one pass per τ of a grid (ACDC's `launch_spreadsheet.py`): `10^linspace(−5, −1, 21)` for `l2`
+//! Sweep: one pass per τ of a grid, the passes sharing their forwards while their decisions agree
+//! ([`AcdcRunner::run_grid`]; the grids are ACDC's `launch_spreadsheet.py`): `10^linspace(−5, −1, 21)` for `l2`
 //! (its Tracr grid), `10^linspace(−6, 0, 31)` for KL (its IOI KL grid). Score of an edge:
 //! `log10` of the smallest grid τ whose pass removed it (ACDC's non-monotone passes make "smallest" the
 //! meaningful one; auto-circuit's ACDC scores the same way), so larger means more important; an edge no
@@ -209,46 +210,115 @@ impl AcdcRunner {
 
     /// One ACDC pass at threshold `tau` (τ ≥ 0, finite).
     pub fn run(&mut self, tau: f64) -> Result<AcdcPass> {
-        check_tau("tau", tau)?;
+        let (mut passes, _) = self.run_grid(&[tau])?;
+        Ok(passes.remove(0))
+    }
+
+    /// One ACDC pass per τ of `taus` (in that order), exactly as [`AcdcRunner::run`] would give them, and
+    /// the masked forwards actually run. Passes whose decisions have agreed so far share their forwards:
+    /// a test's metric difference splits the τ's into those that remove the edge and those that keep it,
+    /// and only then do the passes continue apart. On compiled models, where an edge's effect is either
+    /// nothing or large, a whole grid then costs little more than one pass.
+    pub fn run_grid(&mut self, taus: &[f64]) -> Result<(Vec<AcdcPass>, usize)> {
+        for &tau in taus {
+            check_tau("tau", tau)?;
+        }
         let num_edges = self.graph().num_edges();
-        let mut kept = vec![true; num_edges];
-        let mut edge_mask = vec![1.0; num_edges];
-        let mut current = self.evaluate(&edge_mask)?;
+        let visits = self.visits.clone();
+        let edge_mask = vec![1.0; num_edges];
+        let full_metric = self.evaluate(&edge_mask)?;
         let mut forwards = 1;
-        for visit in 0..self.visits.len() {
-            let component = self.visits[visit].0;
-            let connected = component
-                .is_none_or(|c| self.forward.graph().edges_from(c).iter().any(|&e| kept[e]));
-            let senders = std::mem::take(&mut self.visits[visit].1);
-            for &edge in &senders {
-                kept[edge] = false;
-                edge_mask[edge] = 0.0;
-                if !connected {
+        let mut passes: Vec<Option<AcdcPass>> = vec![None; taus.len()];
+        let mut stack = vec![Branch {
+            taus: (0..taus.len()).collect(),
+            kept: vec![true; num_edges],
+            edge_mask,
+            current: full_metric,
+            visit: 0,
+            sender: 0,
+            path_forwards: 1,
+        }];
+        while let Some(mut branch) = stack.pop() {
+            while branch.visit < visits.len() {
+                let (component, senders) = &visits[branch.visit];
+                if branch.sender == 0 {
+                    let connected = component.is_none_or(|c| {
+                        self.forward
+                            .graph()
+                            .edges_from(c)
+                            .iter()
+                            .any(|&e| branch.kept[e])
+                    });
+                    if !connected {
+                        for &edge in senders {
+                            branch.kept[edge] = false;
+                            branch.edge_mask[edge] = 0.0;
+                        }
+                        branch.visit += 1;
+                        continue;
+                    }
+                }
+                if branch.sender == senders.len() {
+                    branch.visit += 1;
+                    branch.sender = 0;
                     continue;
                 }
-                let result = self.evaluate(&edge_mask);
+                let edge = senders[branch.sender];
+                branch.sender += 1;
+                branch.edge_mask[edge] = 0.0;
+                let new = self.evaluate(&branch.edge_mask)?;
                 forwards += 1;
-                match result {
-                    // A NaN metric fails the comparison, so the edge is restored.
-                    Ok(new) if new - current < tau => current = new,
-                    Ok(_) => {
-                        kept[edge] = true;
-                        edge_mask[edge] = 1.0;
+                branch.path_forwards += 1;
+                let delta = new - branch.current;
+                // A NaN difference fails every comparison, so the edge is restored.
+                let (removing, keeping): (Vec<usize>, Vec<usize>) =
+                    branch.taus.iter().partition(|&&t| delta < taus[t]);
+                if !keeping.is_empty() {
+                    let mut kept_branch = Branch {
+                        taus: keeping,
+                        edge_mask: branch.edge_mask.clone(),
+                        kept: branch.kept.clone(),
+                        ..branch
+                    };
+                    kept_branch.edge_mask[edge] = 1.0;
+                    if removing.is_empty() {
+                        branch = kept_branch;
+                        continue;
                     }
-                    Err(error) => {
-                        self.visits[visit].1 = senders;
-                        return Err(error);
-                    }
+                    stack.push(kept_branch);
                 }
+                branch.taus = removing;
+                branch.kept[edge] = false;
+                branch.current = new;
             }
-            self.visits[visit].1 = senders;
+            for &t in &branch.taus {
+                passes[t] = Some(AcdcPass {
+                    kept: branch.kept.clone(),
+                    metric: branch.current,
+                    forwards: branch.path_forwards,
+                });
+            }
         }
-        Ok(AcdcPass {
-            kept,
-            metric: current,
-            forwards,
-        })
+        let passes = passes
+            .into_iter()
+            .map(|p| p.expect("every τ ends in exactly one branch"))
+            .collect();
+        Ok((passes, forwards))
     }
+}
+
+/// The state of the passes that have made the same decisions so far.
+struct Branch {
+    /// Indices of the τ's on this branch.
+    taus: Vec<usize>,
+    kept: Vec<bool>,
+    edge_mask: Vec<f64>,
+    current: f64,
+    /// Position: the visit (reader) and the sender within it to test next.
+    visit: usize,
+    sender: usize,
+    /// Forwards a lone pass along this branch would have run.
+    path_forwards: usize,
 }
 
 fn check_tau(option: &str, tau: f64) -> Result<()> {
@@ -341,34 +411,30 @@ impl CircuitMethod for Acdc {
         grid.sort_by(f64::total_cmp);
         grid.dedup();
         let graph = runner.graph().clone();
-        let mut forwards = 0;
+        let mut taus = grid.clone();
+        let operating_index = match grid.iter().position(|&t| t == self.operating_tau) {
+            Some(index) => index,
+            None => {
+                taus.push(self.operating_tau);
+                grid.len()
+            }
+        };
+        let (mut passes, forwards) = runner.run_grid(&taus)?;
+        let operating = passes[operating_index].clone();
+        passes.truncate(grid.len());
         let mut sweep = Vec::with_capacity(grid.len());
         let mut smallest_removing: Vec<Option<f64>> = vec![None; graph.num_edges()];
-        let mut operating = None;
-        for &tau in &grid {
-            let pass = runner.run(tau)?;
-            forwards += pass.forwards;
+        for (&tau, pass) in grid.iter().zip(passes) {
             for (slot, &kept) in smallest_removing.iter_mut().zip(&pass.kept) {
                 if !kept && slot.is_none() {
                     *slot = Some(tau);
                 }
-            }
-            if tau == self.operating_tau {
-                operating = Some(pass.clone());
             }
             sweep.push(SweepPoint {
                 parameter: tau,
                 circuit: Circuit::from_edges(&graph, pass.kept),
             });
         }
-        let operating = match operating {
-            Some(pass) => pass,
-            None => {
-                let pass = runner.run(self.operating_tau)?;
-                forwards += pass.forwards;
-                pass
-            }
-        };
         let never_removed = grid.last().map_or(0.0, |t| t.log10() + 1.0);
         let scores = smallest_removing
             .iter()
