@@ -5,7 +5,9 @@ use std::path::Path;
 
 use edgeprune::ablation::Ablation;
 use edgeprune::graph::EdgeGraph;
-use edgeprune::methods::acdc::{reader_order, sender_order, Acdc, AcdcMetric, AcdcRunner};
+use edgeprune::methods::acdc::{
+    reader_order, sender_order, Acdc, AcdcMetric, AcdcRunner, DEFAULT_TAU,
+};
 use edgeprune::methods::{CircuitMethod, MethodInput};
 use edgeprune::task::Task;
 use edgeprune::truth::functional::Certifier;
@@ -71,15 +73,24 @@ fn senders_are_tried_latest_writer_first_then_tok_then_pos() {
     assert_eq!(senders("a0.h1.k"), ["tok", "pos"], "senders of a0.h1.k");
 }
 
-/// Runs ACDC at its default τ under zero ablation and checks its circuit against the certificate;
-/// returns (ACDC's edges, the certified truth's edges).
-fn acdc_at_default_tau(task: &Task) -> (Vec<String>, Vec<String>) {
+/// Runs ACDC at τ = 1e-9 under zero ablation and checks its circuit against the certificate, and that
+/// the default operating point equals it; returns (ACDC's edges, the certified truth's edges).
+fn acdc_at_tiny_tau(task: &Task) -> (Vec<String>, Vec<String>) {
     let ablation = Ablation::Zero;
     let input = MethodInput {
         task,
         ablation: &ablation,
     };
-    let output = Acdc::new().run(&input).expect("ACDC runs");
+    let output = Acdc::with_settings(None, Some(DEFAULT_TAU))
+        .unwrap()
+        .run(&input)
+        .expect("ACDC runs");
+    let default = Acdc::new().run(&input).expect("ACDC runs");
+    assert_eq!(
+        default.circuit, output.circuit,
+        "{}: sparsest faithful circuit of the sweep vs τ = 1e-9",
+        task.name
+    );
     let certificate = Certifier::new(task, &ablation)
         .unwrap()
         .certify(&output.circuit)
@@ -109,7 +120,7 @@ fn acdc_at_default_tau(task: &Task) -> (Vec<String>, Vec<String>) {
 #[test]
 fn tiny_tau_gives_the_certified_truth_on_reverse() {
     let task = Task::reverse(fixtures()).unwrap();
-    let (found, truth) = acdc_at_default_tau(&task);
+    let (found, truth) = acdc_at_tiny_tau(&task);
     assert_eq!(truth.len(), 11, "certified truth of reverse: {truth:?}");
     assert_eq!(
         found, truth,
@@ -120,7 +131,7 @@ fn tiny_tau_gives_the_certified_truth_on_reverse() {
 #[test]
 fn tiny_tau_gives_the_certified_truth_on_xproportion() {
     let task = Task::xproportion(fixtures()).unwrap();
-    let (found, truth) = acdc_at_default_tau(&task);
+    let (found, truth) = acdc_at_tiny_tau(&task);
     assert_eq!(truth.len(), 7, "certified truth of xproportion: {truth:?}");
     assert_eq!(
         found, truth,
@@ -140,6 +151,9 @@ fn reference_l2_after_bos_drops_the_edges_that_only_feed_the_bos_output() {
             ablation: &ablation,
         })
         .unwrap();
+    // The pass at τ = 1e-9 (every grid circuit fails the certificate, so the operating point falls back to it).
+    assert_eq!(output.settings["faithful"], false, "{}", output.settings);
+    assert_eq!(output.settings["tau"], DEFAULT_TAU, "{}", output.settings);
     let certificate = Certifier::new(&task, &ablation)
         .unwrap()
         .certify(&output.circuit)
@@ -199,7 +213,7 @@ fn sweep_has_one_circuit_per_tau_and_scores_rank_kept_edges_first() {
     let task = Task::reverse(fixtures()).unwrap();
     let ablation = Ablation::Zero;
     let grid = vec![1e-4, 1e-2, 1.0];
-    let acdc = Acdc::with_settings(Some(grid.clone()), 1e-4).unwrap();
+    let acdc = Acdc::with_settings(Some(grid.clone()), Some(1e-4)).unwrap();
     let output = acdc
         .run(&MethodInput {
             task: &task,
@@ -228,21 +242,25 @@ fn sweep_has_one_circuit_per_tau_and_scores_rank_kept_edges_first() {
 
 #[test]
 fn bad_settings_are_typed_errors_naming_what_is_valid() {
-    let negative = Acdc::with_settings(None, -1e-3).unwrap_err().to_string();
+    let negative = Acdc::with_settings(None, Some(-1e-3))
+        .unwrap_err()
+        .to_string();
     assert!(
         negative.contains("-0.001") && negative.contains(">= 0"),
         "{negative}"
     );
-    let nan = Acdc::with_settings(None, f64::NAN).unwrap_err().to_string();
+    let nan = Acdc::with_settings(None, Some(f64::NAN))
+        .unwrap_err()
+        .to_string();
     assert!(nan.contains("NaN") && nan.contains("finite"), "{nan}");
-    let empty = Acdc::with_settings(Some(vec![]), 1e-9)
+    let empty = Acdc::with_settings(Some(vec![]), None)
         .unwrap_err()
         .to_string();
     assert!(
         empty.contains("empty") && empty.contains("at least one"),
         "{empty}"
     );
-    let zero = Acdc::with_settings(Some(vec![0.0, 1e-3]), 1e-9)
+    let zero = Acdc::with_settings(Some(vec![0.0, 1e-3]), None)
         .unwrap_err()
         .to_string();
     assert!(zero.contains("> 0"), "{zero}");
