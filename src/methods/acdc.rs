@@ -23,9 +23,9 @@
 //! meaningful one; auto-circuit's ACDC scores the same way), so larger means more important; an edge no
 //! pass removed scores `log10(largest τ) + 1`, above every removed edge.
 //!
-//! Operating point (default): the largest τ among the grid and [`DEFAULT_TAU`] whose circuit passes the
-//! certificate, i.e. ACDC's own sparsest faithful circuit on its sweep, as subnetwork probing's and the
-//! score methods' operating points are chosen; when none passes, the pass at [`DEFAULT_TAU`]. A fixed τ can
+//! Operating point (default): ACDC's own sparsest faithful circuit on its sweep: among the circuits of the
+//! grid and of [`DEFAULT_TAU`] that pass the certificate, the one with the fewest edges (ties: the larger
+//! τ), as subnetwork probing's and the score methods' operating points are chosen; when none passes, the pass at [`DEFAULT_TAU`]. A fixed τ can
 //! be asked for instead ([`Acdc::with_settings`]). [`DEFAULT_TAU`] = 1e-9 is the tiny τ: each kept removal
 //! raises the metric by less than τ, so the final metric is below `|E|·τ`, under the certificate's KL limit
 //! of 1e-6 for graphs of up to 1000 edges, while far above the f64 round-off of a metric that does not move.
@@ -426,22 +426,30 @@ impl CircuitMethod for Acdc {
             let mut certifier = Certifier::new(input.task, input.ablation)?;
             let mut by_tau: Vec<usize> = (0..taus.len()).collect();
             by_tau.sort_by(|&a, &b| taus[b].total_cmp(&taus[a]));
-            let mut failed: Vec<&Vec<bool>> = Vec::new();
+            let mut tested: Vec<(&Vec<bool>, bool)> = Vec::new();
+            let mut best: Option<(usize, usize)> = None;
             for index in by_tau {
                 let kept = &passes[index].kept;
-                if failed.contains(&kept) {
-                    continue;
+                let holds = match tested.iter().find(|(k, _)| *k == kept) {
+                    Some(&(_, holds)) => holds,
+                    None => {
+                        forwards += FORWARDS_PER_CERTIFICATE;
+                        let holds = certifier
+                            .certify(&Circuit::from_edges(&graph, kept.clone()))?
+                            .holds();
+                        tested.push((kept, holds));
+                        holds
+                    }
+                };
+                let size = kept.iter().filter(|&&k| k).count();
+                // Fewest edges; among equal sizes the larger τ, seen first.
+                if holds && best.is_none_or(|(_, best_size)| size < best_size) {
+                    best = Some((index, size));
                 }
-                forwards += FORWARDS_PER_CERTIFICATE;
-                if certifier
-                    .certify(&Circuit::from_edges(&graph, kept.clone()))?
-                    .holds()
-                {
-                    operating_index = index;
-                    faithful = Some(true);
-                    break;
-                }
-                failed.push(kept);
+            }
+            if let Some((index, _)) = best {
+                operating_index = index;
+                faithful = Some(true);
             }
             faithful.get_or_insert(false);
         }
@@ -479,7 +487,7 @@ impl CircuitMethod for Acdc {
                 "operating_point": if self.operating_tau.is_some() {
                     "the given tau"
                 } else {
-                    "largest tau (grid and 1e-9) whose circuit passes the certificate, else 1e-9"
+                    "fewest-edge circuit (grid and 1e-9) that passes the certificate, ties to the larger tau; else 1e-9"
                 },
                 "faithful": faithful,
                 "operating_metric": operating.metric,

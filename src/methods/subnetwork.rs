@@ -15,8 +15,8 @@
 //! still unfaithful, while reverse_123 stays faithful with both).
 //!
 //! Each λ gives one circuit (log-alpha > 0, dangling edges removed: Edge Pruning's and our extraction).
-//! Operating point: the largest λ on the grid whose circuit passes the certificate (SP's own sparsest
-//! faithful circuit), or the smallest λ when none does. Scores: the final edge log-alphas at that λ.
+//! Operating point: SP's own sparsest faithful circuit: among the grid's circuits that pass the
+//! certificate, the one with the fewest edges (ties: the larger λ), or the smallest λ's when none passes. Scores: the final edge log-alphas at that λ.
 
 use std::time::Instant;
 
@@ -192,9 +192,11 @@ impl CircuitMethod for SubnetworkProbing {
             });
             runs.push((lambda, circuit, faithful, outcome.parameters.edge_log_alpha));
         }
-        let chosen = runs
-            .iter()
-            .rposition(|(_, _, faithful, _)| *faithful)
+        // Fewest edges among the faithful circuits, ties to the larger λ; else the smallest λ.
+        let chosen = (0..runs.len())
+            .rev()
+            .filter(|&i| runs[i].2)
+            .min_by_key(|&i| runs[i].1.num_edges())
             .unwrap_or(0);
         let (lambda, circuit, faithful, log_alpha) = runs.swap_remove(chosen);
         Ok(MethodOutput {
@@ -207,7 +209,7 @@ impl CircuitMethod for SubnetworkProbing {
             settings: json!({
                 "lambda": lambda,
                 "lambda_grid": lambdas,
-                "operating_point": "largest lambda whose circuit passes the certificate (else the smallest)",
+                "operating_point": "fewest-edge circuit that passes the certificate, ties to the larger lambda (else the smallest lambda)",
                 "faithful": faithful,
                 "steps": self.steps,
                 "batch_size": DEFAULT_BATCH_SIZE,
