@@ -4,6 +4,9 @@
 //! its operating point; scoring against the ground truth lives in `crate::scores`, which knows nothing of
 //! any method.
 
+pub mod eap;
+pub mod eap_ig;
+
 use serde_json::Value as Json;
 
 use crate::ablation::Ablation;
