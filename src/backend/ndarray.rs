@@ -49,7 +49,8 @@ impl NdarrayBackend {
     }
 
     /// The attribution metric of this dataset and ablation (see [`LinearMetric`]): from the full model's
-    /// outputs and, for numerical outputs, the outputs with every edge ablated (one masked forward).
+    /// outputs and, for numerical outputs, the outputs with every edge ablated (the readout of `Ã`, no
+    /// component runs).
     pub fn linear_metric(&mut self) -> Result<LinearMetric> {
         let reference = self.forward.reference().clone();
         let kind = self.forward.output_kind();
@@ -57,9 +58,7 @@ impl NdarrayBackend {
             return LinearMetric::new(kind, reference.view(), reference.view());
         }
         let all: Vec<usize> = (0..self.forward.num_examples()).collect();
-        let ones = vec![1.0; self.grad_node_z.len()];
-        let zeros = vec![0.0; self.grad_edge_z.len()];
-        let ablated = self.forward.forward(&all, &zeros, &ones)?.to_owned();
+        let ablated = self.forward.ablated_output(&all)?.to_owned();
         LinearMetric::new(kind, reference.view(), ablated.view())
     }
 

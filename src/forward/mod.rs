@@ -191,6 +191,33 @@ impl MaskedForward {
         edge_mask: &[f64],
         node_mask: &[f64],
     ) -> Result<ArrayView3<'_, f64>> {
+        self.prepare(batch, edge_mask, node_mask)?;
+        let (core, ws) = (&mut self.core, &mut self.workspace);
+        let shape = core.attention_shape(batch.len());
+        for layer in 0..core.graph.num_layers() {
+            for head in 0..core.graph.num_heads() {
+                core.head_forward(ws, layer, head, shape);
+            }
+            core.mlp_forward(ws, layer);
+        }
+        core.output_forward(ws);
+        Ok(ws.output.view())
+    }
+
+    /// The output with every edge ablated on the examples `batch`, `[B, S, outputs]`: `resid_post` reads
+    /// only `Ã = Σ_w X̃_w`, so no component runs. Not differentiable (`backward` refuses to follow it).
+    pub fn ablated_output(&mut self, batch: &[usize]) -> Result<ArrayView3<'_, f64>> {
+        let edges = vec![0.0; self.core.graph.num_edges()];
+        let nodes = vec![1.0; self.core.graph.num_writers()];
+        self.prepare(batch, &edges, &nodes)?;
+        self.last_batch = 0;
+        let (core, ws) = (&self.core, &mut self.workspace);
+        core.output_forward(ws);
+        Ok(ws.output.view())
+    }
+
+    /// Checks the batch and masks, sets the masks and gathers the batch's mask-independent columns.
+    fn prepare(&mut self, batch: &[usize], edge_mask: &[f64], node_mask: &[f64]) -> Result<()> {
         self.check_masks(edge_mask, node_mask)?;
         if batch.is_empty() {
             return Err(Error::Shape {
@@ -215,15 +242,7 @@ impl MaskedForward {
         self.last_batch = batch.len();
         self.gradients_current = false;
         core.gather_batch(ws, batch);
-        let shape = core.attention_shape(batch.len());
-        for layer in 0..core.graph.num_layers() {
-            for head in 0..core.graph.num_heads() {
-                core.head_forward(ws, layer, head, shape);
-            }
-            core.mlp_forward(ws, layer);
-        }
-        core.output_forward(ws);
-        Ok(ws.output.view())
+        Ok(())
     }
 
     /// The output of the last forward, `[B, S, outputs]`.

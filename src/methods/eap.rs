@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::forward::MaskedForward;
 use crate::graph::EdgeGraph;
 use crate::methods::{CircuitMethod, MethodInput, MethodOutput};
-use crate::model::{OutputKind, Transformer};
+use crate::model::Transformer;
 use crate::objective::metric::{LinearMetric, Metric};
 use crate::truth::functional::Certifier;
 
@@ -172,14 +172,13 @@ pub(crate) fn run_attribution(
         Metric::Kl,
     )?;
     let metric = backend.linear_metric()?;
-    let metric_forwards = usize::from(input.task.output == OutputKind::Numerical);
     let scores = attribute(&mut backend, &metric, attribution, batch_size)?;
     let magnitudes: Vec<f64> = scores.signed.iter().map(|s| s.abs()).collect();
     let operating = stand_in_operating_point(input, &magnitudes)?;
     Ok(MethodOutput {
         circuit: operating.circuit,
         sweep: Vec::new(),
-        forwards: scores.forwards + metric_forwards + operating.forwards,
+        forwards: scores.forwards + operating.forwards,
         backwards: scores.backwards,
         seconds: started.elapsed().as_secs_f64(),
         settings: json!({
