@@ -2,10 +2,12 @@
 //! reference (hand-written backward), on random models and on the two Tracr models.
 //!
 //! Tolerances, per score, as `tests/backends_agree.rs` states them for gradients: candle-f64 within 1e-9
-//! relative plus 1e-12 absolute (summation order only); candle-f32 within 1e-4 relative plus 1e-5 of the
-//! largest score (f32 round-off, 6e-8 per operation, accumulated through a few layers and m runs; a score
-//! that cancels to near 0 keeps only the absolute part). The f32 cases use GELU models: near a ReLU kink
-//! an f32 pre-activation can land on the other side of 0.
+//! relative plus 1e-12 absolute (summation order only); candle-f32 within 1e-3 relative plus 1e-4 of the
+//! largest score (at least 1e-4): f32 round-off, 6e-8 per operation, is amplified by a LayerNorm over one
+//! to three near-equal entries (random draws reach ~5e-3 relative on d_model = 2, the same steepness
+//! `gradients_match_finite_differences.rs` notes), accumulated through a few layers and m runs; a score
+//! that cancels to near 0 keeps only the absolute part, and a wrong gradient is off by O(1). The f32
+//! cases use GELU models: near a ReLU kink an f32 pre-activation can land on the other side of 0.
 
 mod common;
 
@@ -102,7 +104,7 @@ proptest! {
         steps in 1usize..=4,
     ) {
         let built = setup.build();
-        let result = compare(&built.model, built.inputs.view(), &built.ablation, DType::F32, steps, 2, (1e-4, 1e-5));
+        let result = compare(&built.model, built.inputs.view(), &built.ablation, DType::F32, steps, 2, (1e-3, 1e-4));
         prop_assert!(result.is_ok(), "{:?} ({setup:?}, steps {steps})", result);
     }
 }
