@@ -133,8 +133,8 @@ impl AttributionBackend for NdarrayBackend {
         }
         let edges = vec![1.0; self.grad_edge_z.len()];
         let cached = matches!(&self.clean_deltas, Some((b, _)) if b == batch);
-        if !cached {
-            // The clean run's Δ (writer 0, the token embedding, at node mask 1).
+        if !cached && alpha != 1.0 {
+            // The clean run's Δ, from a forward of its own (at alpha = 1 the run below is the clean run).
             self.forward
                 .forward(batch, &edges, &vec![1.0; self.grad_node_z.len()])?;
             self.clean_deltas = Some((batch.to_vec(), self.forward.writer_deltas()?));
@@ -143,6 +143,9 @@ impl AttributionBackend for NdarrayBackend {
         let mut nodes = vec![1.0; self.grad_node_z.len()];
         nodes[0] = alpha;
         let value = self.linear_forward_backward(metric, batch, &edges, &nodes)?;
+        if !cached && alpha == 1.0 {
+            self.clean_deltas = Some((batch.to_vec(), self.forward.writer_deltas()?));
+        }
         let (_, deltas) = self.clean_deltas.as_ref().expect("filled above");
         self.forward.edge_inner_products(deltas, grad_edge)?;
         Ok(value)
