@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod backend;
 pub mod circuit;
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod extract;
 pub mod forward;
