@@ -4,11 +4,17 @@
 //! its operating point; scoring against the ground truth lives in `crate::scores`, which knows nothing of
 //! any method.
 
+pub mod acdc;
+pub mod edge_pruning;
+pub mod operating_point;
+pub mod random;
+pub mod subnetwork;
+
 use serde_json::Value as Json;
 
 use crate::ablation::Ablation;
 use crate::circuit::Circuit;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::task::Task;
 
 /// What every method runs on: one task and the ablation that replaces pruned edges.
@@ -55,4 +61,25 @@ pub trait CircuitMethod {
     fn name(&self) -> &'static str;
     /// Runs the method on `input`.
     fn run(&self, input: &MethodInput<'_>) -> Result<MethodOutput>;
+}
+
+/// The names [`by_name`] accepts.
+pub const METHOD_NAMES: [&str; 4] = ["ep", "acdc", "sp", "random"];
+
+/// The method a user named, with its default settings (`seed` for the stochastic ones); an unknown name is
+/// an error that lists the valid ones.
+pub fn by_name(name: &str, seed: u64) -> Result<Box<dyn CircuitMethod>> {
+    match name {
+        "ep" => Ok(Box::new(edge_pruning::EdgePruning::new(seed))),
+        "acdc" => Ok(Box::new(acdc::Acdc::new())),
+        "sp" => Ok(Box::new(subnetwork::SubnetworkProbing::new(seed))),
+        "random" => Ok(Box::new(random::Random::new(seed))),
+        other => Err(Error::InvalidOption {
+            option: "method".into(),
+            message: format!(
+                "unknown method `{other}`; valid methods: {}",
+                METHOD_NAMES.join(", ")
+            ),
+        }),
+    }
 }

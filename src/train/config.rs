@@ -1,5 +1,6 @@
 //! Hyper-parameters of a pruning run, with Edge Pruning's Tracr settings as presets.
 
+use crate::backend::Lambdas;
 use crate::error::{Error, Result};
 use crate::extract::ExtractionRule;
 
@@ -40,6 +41,14 @@ pub struct PruneConfig {
     pub max_grad_norm: f64,
     /// AdamW decoupled weight decay on log-alphas and multipliers.
     pub weight_decay: f64,
+    /// When set, the edge multipliers are held at these values instead of being trained by ascent (and stay
+    /// out of the clipped gradient norm): subnetwork probing's fixed penalty, Edge Pruning without its
+    /// Lagrangian. `l1 = −λ, l2 = 0` with target 0 makes the penalty `λ·mean(z) − λ`. `None` in Edge Pruning.
+    pub fixed_edge_lambdas: Option<Lambdas>,
+    /// When set, edge log-alphas start from N(this, 0.01) instead of Edge Pruning's N(10, 0.01) (node
+    /// log-alphas keep Edge Pruning's). At 10 the sampled masks are clamped at 1 for all but ~2e-4 of the
+    /// noise, so a penalty on sampled masks barely reaches them; subnetwork probing starts nearer 0.
+    pub initial_edge_log_alpha: Option<f64>,
 }
 
 impl PruneConfig {
@@ -62,6 +71,8 @@ impl PruneConfig {
             cleanup_tolerance: None,
             max_grad_norm: 1.0,
             weight_decay: 0.01,
+            fixed_edge_lambdas: None,
+            initial_edge_log_alpha: None,
         }
     }
 
@@ -84,6 +95,8 @@ impl PruneConfig {
             cleanup_tolerance: None,
             max_grad_norm: 1.0,
             weight_decay: 0.01,
+            fixed_edge_lambdas: None,
+            initial_edge_log_alpha: None,
         }
     }
 
@@ -156,6 +169,22 @@ impl PruneConfig {
                 return invalid(
                     "cleanup tolerance",
                     format!("must be a finite number >= 0, got {tolerance}"),
+                );
+            }
+        }
+        if let Some(lambdas) = self.fixed_edge_lambdas {
+            if !(lambdas.linear.is_finite() && lambdas.quadratic.is_finite()) {
+                return invalid(
+                    "fixed edge multipliers",
+                    format!("must be finite numbers, got {lambdas:?}"),
+                );
+            }
+        }
+        if let Some(mean) = self.initial_edge_log_alpha {
+            if !mean.is_finite() {
+                return invalid(
+                    "initial edge log-alpha",
+                    format!("must be a finite number, got {mean}"),
                 );
             }
         }

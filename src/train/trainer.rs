@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, Lambdas, StepRequest};
 use crate::error::{Error, Result};
 use crate::extract::{extract, prune_unneeded_edges, Circuit};
-use crate::masks::hard_concrete::EPS;
+use crate::masks::hard_concrete::{EPS, INIT_MEAN};
 use crate::masks::layout::ParameterLayout;
 use crate::masks::parameters::MaskParameters;
 use crate::rng::{Rng, SplitMix64};
@@ -149,6 +149,15 @@ fn train_once(
 ) -> Result<TrainOutcome> {
     let mut streams = Streams::new(seed);
     let mut parameters = MaskParameters::initial(layout, &mut streams.init);
+    if let Some(mean) = config.initial_edge_log_alpha {
+        // Same draws, shifted: the noise around the mean is Edge Pruning's.
+        for log_alpha in &mut parameters.edge_log_alpha {
+            *log_alpha += mean - INIT_MEAN;
+        }
+    }
+    if let Some(lambdas) = config.fixed_edge_lambdas {
+        parameters.edge_lambdas = lambdas;
+    }
     let mut sampler = EpochSampler::new(num_examples, streams.shuffle);
     let all_examples: Vec<usize> = (0..num_examples).collect();
 
@@ -204,7 +213,12 @@ fn train_once(
         grads.fill(0.0);
         grads[..num_edges].copy_from_slice(&result.grad_edge_log_alpha);
         grads[num_edges..num_edges + num_writers].copy_from_slice(&result.grad_node_log_alpha);
-        let mut edge_lambda_grads = lambda_vector(result.grad_edge_lambdas);
+        // Fixed multipliers are not trained, so they have no gradient to clip or step.
+        let mut edge_lambda_grads = if config.fixed_edge_lambdas.is_some() {
+            [0.0; 2]
+        } else {
+            lambda_vector(result.grad_edge_lambdas)
+        };
         let mut node_lambda_grads = lambda_vector(result.grad_node_lambdas);
         // Without node loss the node multipliers are outside the loss: torch gives them no gradient, so they
         // neither count in the clipped norm nor step.
@@ -235,12 +249,14 @@ fn train_once(
             .padding_log_alpha
             .copy_from_slice(&log_alphas[num_edges + num_writers..]);
         let lambda_lr = config.lambda_lr * lr_scale;
-        parameters.edge_lambdas = step_lambdas(
-            &mut edge_lambda_opt,
-            parameters.edge_lambdas,
-            &edge_lambda_grads,
-            lambda_lr,
-        );
+        if config.fixed_edge_lambdas.is_none() {
+            parameters.edge_lambdas = step_lambdas(
+                &mut edge_lambda_opt,
+                parameters.edge_lambdas,
+                &edge_lambda_grads,
+                lambda_lr,
+            );
+        }
         if config.node_loss {
             parameters.node_lambdas = step_lambdas(
                 &mut node_lambda_opt,
