@@ -9,12 +9,12 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use ndarray::{Array2, Array3, Array4, ArrayView2, Axis};
 
 use crate::ablation::Ablation;
-use crate::backend::{Backend, Lambdas, StepRequest, StepResult};
+use crate::backend::{AttributionBackend, Backend, Lambdas, StepRequest, StepResult};
 use crate::error::{Error, Result};
 use crate::graph::{EdgeGraph, HeadInput};
 use crate::masks::hard_concrete::{LIMIT_LEFT, LIMIT_RIGHT, TEMPERATURE};
 use crate::model::{Activation, LayerNorm, OutputKind, Readout, Transformer};
-use crate::objective::metric::Metric;
+use crate::objective::metric::{LinearMetric, Metric};
 
 /// Large negative logit for masked (future) keys: exp underflows to exactly 0 in f32 and f64.
 const MASKED_LOGIT: f64 = -1e30;
@@ -119,6 +119,8 @@ pub struct CandleBackend {
     ablated: Option<Array4<f64>>,
     /// The full model's output on every clean example, `[N, S, outputs]` (the f64 reference's).
     reference: Array3<f64>,
+    /// The clean run's writer differences of the last batch EAP-IG interpolated on.
+    clean_deltas: Option<(Vec<usize>, Vec<Tensor>)>,
 }
 
 impl CandleBackend {
@@ -239,6 +241,7 @@ impl CandleBackend {
             clean: inputs.to_owned(),
             ablated,
             reference,
+            clean_deltas: None,
             layers,
             num_heads,
             graph,
@@ -249,6 +252,19 @@ impl CandleBackend {
 
     /// The masked forward on `batch`: output `[B, S, outputs]`, differentiable in `edge_z` and `node_z`.
     fn forward(&self, batch: &[usize], edge_z: &Tensor, node_z: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_probed(batch, edge_z, node_z, None)?.0)
+    }
+
+    /// [`CandleBackend::forward`] that also returns every writer's difference `X_w − X̃_w` (`[B·S·D]` each),
+    /// and, given a `probe` (ε per edge, all 0, and fixed writer differences Δ'), adds `Σ_w ε_{w→r} Δ'_w` to
+    /// each reader's input: `∂m/∂ε_{w→r} = ⟨∂m/∂in_r, Δ'_w⟩` without changing any value.
+    fn forward_probed(
+        &self,
+        batch: &[usize],
+        edge_z: &Tensor,
+        node_z: &Tensor,
+        probe: Option<(&Tensor, &[Tensor])>,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
         let (b, s) = (batch.len(), self.clean.ncols());
         let d = self.token_embedding.dim(1).ce()?;
         let m = b * s;
@@ -338,10 +354,16 @@ impl CandleBackend {
                 .and_then(|z| z.reshape((readers, n)))
                 .ce()?;
             let stacked = Tensor::stack(deltas, 0).ce()?;
-            let mixed = block
-                .matmul(&stacked)
-                .and_then(|x| x.reshape((readers, m, d)))
-                .ce()?;
+            let mut mixed = block.matmul(&stacked).ce()?;
+            if let Some((epsilon, fixed)) = probe {
+                let probe_block = epsilon
+                    .index_select(edges, 0)
+                    .and_then(|z| z.reshape((readers, n)))
+                    .ce()?;
+                let fixed = Tensor::stack(&fixed[..n], 0).ce()?;
+                mixed = (mixed + probe_block.matmul(&fixed).ce()?).ce()?;
+            }
+            let mixed = mixed.reshape((readers, m, d)).ce()?;
             match prefix_ablated(n)? {
                 None => Ok(mixed),
                 Some(base) => mixed.broadcast_add(&base).ce(),
@@ -399,9 +421,11 @@ impl CandleBackend {
             None => x,
         };
         let outputs = self.readout.dim(1).ce()?;
-        x.matmul(&self.readout)
+        let output = x
+            .matmul(&self.readout)
             .and_then(|y| y.reshape((b, s, outputs)))
-            .ce()
+            .ce()?;
+        Ok((output, deltas))
     }
 
     /// The metric of an output against the reference rows of `batch`.
@@ -445,6 +469,35 @@ impl CandleBackend {
                     .ce()
             }
         }
+    }
+
+    /// The metric covers this dataset and `batch` indexes it (checked before the forward indexes the data).
+    fn check_metric(&self, metric: &LinearMetric, batch: &[usize]) -> Result<()> {
+        if metric.num_examples() != self.clean.nrows() {
+            return Err(Error::Shape {
+                what: "linear metric examples".into(),
+                expected: format!("{} (the backend's dataset)", self.clean.nrows()),
+                got: metric.num_examples().to_string(),
+            });
+        }
+        metric.gradient(batch).map(|_| ())
+    }
+
+    /// `m(output)` of a linear metric on `batch`, as a differentiable scalar.
+    fn linear_metric_of(
+        &self,
+        metric: &LinearMetric,
+        output: &Tensor,
+        batch: &[usize],
+    ) -> Result<Tensor> {
+        let gradient = metric.gradient(batch)?;
+        let weights = tensor(
+            gradient.as_standard_layout().as_slice().unwrap(),
+            gradient.dim(),
+            self.dtype,
+            &self.device,
+        )?;
+        (output * weights).and_then(|x| x.sum_all()).ce()
     }
 
     fn vector(&self, values: &[f64]) -> Result<Tensor> {
@@ -665,5 +718,92 @@ impl Backend for CandleBackend {
         let node_z = self.vector(node_mask)?;
         let output = self.forward(batch, &edge_z, &node_z)?;
         scalar_f64(&self.metric_of(&output, batch)?)
+    }
+}
+
+impl AttributionBackend for CandleBackend {
+    fn num_examples(&self) -> usize {
+        self.clean.nrows()
+    }
+
+    fn mask_gradient(
+        &mut self,
+        metric: &LinearMetric,
+        batch: &[usize],
+        edge_mask: &[f64],
+        grad_edge: &mut [f64],
+    ) -> Result<f64> {
+        let edges = self.graph.num_edges();
+        for (what, len) in [
+            ("edge mask", edge_mask.len()),
+            ("edge gradient buffer", grad_edge.len()),
+        ] {
+            if len != edges {
+                return Err(Error::Shape {
+                    what: what.into(),
+                    expected: edges.to_string(),
+                    got: len.to_string(),
+                });
+            }
+        }
+        self.check_metric(metric, batch)?;
+        let edge_z = Var::from_tensor(&self.vector(edge_mask)?).ce()?;
+        let node_z = self.vector(&vec![1.0; self.graph.num_writers()])?;
+        let output = self.forward(batch, edge_z.as_tensor(), &node_z)?;
+        let value = self.linear_metric_of(metric, &output, batch)?;
+        let grads = value.backward().ce()?;
+        let gradient = match grads.get(edge_z.as_tensor()) {
+            Some(g) => vec_f64(g)?,
+            None => vec![0.0; edges],
+        };
+        grad_edge.copy_from_slice(&gradient);
+        scalar_f64(&value)
+    }
+
+    fn interpolated_input_gradient(
+        &mut self,
+        metric: &LinearMetric,
+        batch: &[usize],
+        alpha: f64,
+        grad_edge: &mut [f64],
+    ) -> Result<f64> {
+        let (edges, writers) = (self.graph.num_edges(), self.graph.num_writers());
+        if grad_edge.len() != edges {
+            return Err(Error::Shape {
+                what: "edge gradient buffer".into(),
+                expected: edges.to_string(),
+                got: grad_edge.len().to_string(),
+            });
+        }
+        if !alpha.is_finite() {
+            return Err(Error::NonFinite {
+                what: "EAP-IG interpolation coefficient".into(),
+            });
+        }
+        self.check_metric(metric, batch)?;
+        let ones = self.vector(&vec![1.0; edges])?;
+        let cached = matches!(&self.clean_deltas, Some((b, _)) if b == batch);
+        if !cached {
+            let node_ones = self.vector(&vec![1.0; writers])?;
+            let (_, deltas) = self.forward_probed(batch, &ones, &node_ones, None)?;
+            let deltas = deltas.into_iter().map(|t| t.detach()).collect();
+            self.clean_deltas = Some((batch.to_vec(), deltas));
+        }
+        // The token writer's node mask ζ scales its Δ: X̃_tok + ζ (e − X̃_tok) is the interpolated embedding.
+        let mut nodes = vec![1.0; writers];
+        nodes[0] = alpha;
+        let node_z = self.vector(&nodes)?;
+        let epsilon = Var::from_tensor(&self.vector(&vec![0.0; edges])?).ce()?;
+        let (_, clean) = self.clean_deltas.as_ref().expect("filled above");
+        let (output, _) =
+            self.forward_probed(batch, &ones, &node_z, Some((epsilon.as_tensor(), clean)))?;
+        let value = self.linear_metric_of(metric, &output, batch)?;
+        let grads = value.backward().ce()?;
+        let gradient = match grads.get(epsilon.as_tensor()) {
+            Some(g) => vec_f64(g)?,
+            None => vec![0.0; edges],
+        };
+        grad_edge.copy_from_slice(&gradient);
+        scalar_f64(&value)
     }
 }

@@ -4,6 +4,7 @@ pub mod candle;
 pub mod ndarray;
 
 use crate::error::Result;
+use crate::objective::metric::LinearMetric;
 
 /// The two Lagrange multipliers of one targeted-sparsity term: `l1 (s - t) + l2 (s - t)^2`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -72,4 +73,29 @@ pub trait Backend {
     fn step(&mut self, request: &StepRequest<'_>) -> Result<StepResult>;
     /// The output metric for fixed edge and node masks (no regulariser), on the given examples.
     fn metric(&mut self, edge_mask: &[f64], node_mask: &[f64], batch: &[usize]) -> Result<f64>;
+}
+
+/// What gradient attribution (EAP, EAP-IG) needs from a backend: gradients of a [`LinearMetric`] with
+/// respect to the edge masks and, for EAP-IG's inputs variant, reader-input gradients at interpolated
+/// token embeddings dotted with the clean writer differences. Every node mask is 1 throughout.
+pub trait AttributionBackend: Backend {
+    /// Number of examples in the bound dataset.
+    fn num_examples(&self) -> usize;
+    /// `m` on `batch` at the given edge masks, and `∂m/∂z_e` for every edge (graph order) into `grad_edge`.
+    fn mask_gradient(
+        &mut self,
+        metric: &LinearMetric,
+        batch: &[usize],
+        edge_mask: &[f64],
+        grad_edge: &mut [f64],
+    ) -> Result<f64>;
+    /// With every mask 1 and the token embedding `X̃_tok + alpha (e − X̃_tok)`: `m` on `batch`, and for every
+    /// edge w→r `⟨∂m/∂in_r, Δ_w⟩` with `Δ_w = X_w − X̃_w` of the clean run (alpha = 1), into `grad_edge`.
+    fn interpolated_input_gradient(
+        &mut self,
+        metric: &LinearMetric,
+        batch: &[usize],
+        alpha: f64,
+        grad_edge: &mut [f64],
+    ) -> Result<f64>;
 }

@@ -41,6 +41,8 @@ pub struct MaskedForward {
     reference: Array3<f64>,
     /// Batch size of the last forward (0 before the first).
     last_batch: usize,
+    /// Whether the reader-input gradients in the workspace belong to the last forward.
+    gradients_current: bool,
     /// The reference rows of the last `metric*` batch (reused buffer).
     reference_rows: Array3<f64>,
     /// ∂metric/∂output of the last `metric_and_gradients` call (reused buffer).
@@ -134,6 +136,7 @@ impl MaskedForward {
             num_examples,
             reference,
             last_batch: 0,
+            gradients_current: false,
             reference_rows: Array3::zeros((0, 0, 0)),
             grad_output: Array3::zeros((0, 0, 0)),
         })
@@ -210,6 +213,7 @@ impl MaskedForward {
             ws.resize(&core.plan, &core.graph, batch.len(), core.seq_len);
         }
         self.last_batch = batch.len();
+        self.gradients_current = false;
         core.gather_batch(ws, batch);
         let shape = core.attention_shape(batch.len());
         for layer in 0..core.graph.num_layers() {
@@ -340,6 +344,58 @@ impl MaskedForward {
                 core.head_backward(ws, layer, head, shape, &mut grads);
             }
         }
+        self.gradients_current = true;
+        Ok(())
+    }
+
+    /// Δ_w = X_w − X̃_w of every writer in the last forward (writer order, on its written dimensions):
+    /// a snapshot for [`MaskedForward::edge_inner_products`] (EAP-IG dots later runs' gradients with it).
+    pub fn writer_deltas(&self) -> Result<WriterDeltas> {
+        if self.last_batch == 0 {
+            return Err(Error::InvalidOption {
+                option: "writer_deltas".into(),
+                message: "call forward first; the deltas are those of the last forward".into(),
+            });
+        }
+        Ok(WriterDeltas {
+            columns: self.workspace.columns,
+            deltas: self.workspace.delta.clone(),
+        })
+    }
+
+    /// For every edge w→r (graph edge order), `⟨G_r, Δ_w⟩` with `G_r = ∂L/∂in_r` from the last backward
+    /// and `Δ_w` from `deltas` (a snapshot of the same batch, possibly of another forward).
+    /// With `deltas` of the last forward and every node mask 1 this is the edge-mask gradient.
+    pub fn edge_inner_products(&self, deltas: &WriterDeltas, out: &mut [f64]) -> Result<()> {
+        if !self.gradients_current {
+            return Err(Error::InvalidOption {
+                option: "edge_inner_products".into(),
+                message: "call forward then backward first; it reads the last backward's gradients"
+                    .into(),
+            });
+        }
+        let (core, ws) = (&self.core, &self.workspace);
+        if deltas.columns != ws.columns {
+            return Err(shape_error(
+                "writer deltas (batch · seq_len columns)",
+                &[ws.columns],
+                &[deltas.columns],
+            ));
+        }
+        if out.len() != core.graph.num_edges() {
+            return Err(shape_error(
+                "edge inner products",
+                &[core.graph.num_edges()],
+                &[out.len()],
+            ));
+        }
+        for (e, (edge, slot)) in core.graph.edges().iter().zip(out.iter_mut()).enumerate() {
+            let (grad, delta) = (&ws.grad_input[edge.reader], &deltas.deltas[edge.writer]);
+            *slot = core.plan.edge_pairs[e]
+                .iter()
+                .map(|&(pr, pw)| grad.row(pr).dot(&delta.row(pw)))
+                .sum();
+        }
         Ok(())
     }
 
@@ -366,6 +422,13 @@ impl MaskedForward {
         }
         Ok(())
     }
+}
+
+/// Every writer's Δ_w of one forward, as [`MaskedForward::writer_deltas`] returns it.
+#[derive(Debug, Clone)]
+pub struct WriterDeltas {
+    columns: usize,
+    deltas: Vec<Array2<f64>>,
 }
 
 fn shape_error(what: &str, expected: &[usize], got: &[usize]) -> Error {

@@ -286,10 +286,12 @@ impl Core {
 
     pub(super) fn mlp_backward(&self, ws: &mut Workspace, layer: usize, grads: &mut MaskGrads<'_>) {
         let writer = self.graph.mlp_writer(layer);
+        let reader = self.graph.mlp_reader(layer);
         if self.plan.writer_dims[writer].is_empty() {
+            // The MLP writes zeros: nothing flows back to its input (kept exact for `edge_inner_products`).
+            ws.grad_input[reader].fill(0.0);
             return;
         }
-        let reader = self.graph.mlp_reader(layer);
         let plan = &self.plan.mlps[layer];
         let buffers = &mut ws.mlps[layer];
         kernels::matmul_into(
@@ -321,6 +323,10 @@ impl Core {
     ) {
         let writer = self.graph.head_writer(layer, head);
         if self.plan.writer_dims[writer].is_empty() {
+            // The head writes zeros: nothing flows back to its inputs (kept exact for `edge_inner_products`).
+            for input_kind in HeadInput::ALL {
+                ws.grad_input[self.graph.head_reader(layer, head, input_kind)].fill(0.0);
+            }
             return;
         }
         let index = layer * self.graph.num_heads() + head;

@@ -5,6 +5,8 @@
 //! any method.
 
 pub mod acdc;
+pub mod eap;
+pub mod eap_ig;
 pub mod edge_pruning;
 pub mod operating_point;
 pub mod random;
@@ -64,7 +66,15 @@ pub trait CircuitMethod {
 }
 
 /// The names [`by_name`] accepts.
-pub const METHOD_NAMES: [&str; 4] = ["ep", "acdc", "sp", "random"];
+pub const METHOD_NAMES: [&str; 7] = [
+    "ep",
+    "acdc",
+    "eap",
+    "eap-ig",
+    "eap-ig-mask",
+    "sp",
+    "random",
+];
 
 /// The method a user named, with its default settings (`seed` for the stochastic ones); an unknown name is
 /// an error that lists the valid ones.
@@ -72,6 +82,9 @@ pub fn by_name(name: &str, seed: u64) -> Result<Box<dyn CircuitMethod>> {
     match name {
         "ep" => Ok(Box::new(edge_pruning::EdgePruning::new(seed))),
         "acdc" => Ok(Box::new(acdc::Acdc::new())),
+        "eap" => Ok(Box::new(eap::Eap::new())),
+        "eap-ig" => Ok(Box::new(eap_ig::EapIg::inputs(eap_ig::DEFAULT_STEPS)?)),
+        "eap-ig-mask" => Ok(Box::new(eap_ig::EapIg::masks(eap_ig::DEFAULT_STEPS)?)),
         "sp" => Ok(Box::new(subnetwork::SubnetworkProbing::new(seed))),
         "random" => Ok(Box::new(random::Random::new(seed))),
         other => Err(Error::InvalidOption {
