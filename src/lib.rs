@@ -17,6 +17,7 @@ pub mod objective;
 pub mod refine;
 pub mod report;
 pub mod rng;
+pub mod scores;
 pub mod task;
 pub mod train;
 pub mod truth;
