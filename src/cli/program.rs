@@ -149,6 +149,18 @@ impl ProgramArgs {
         }
     }
 
+    /// A library program at its registry settings, all sequences of length max_seq_len, under `ablation`.
+    pub fn library(name: &str, ablation: AblationKind) -> Self {
+        Self {
+            lib: name.into(),
+            vocab: None,
+            max_seq_len: None,
+            lengths: Vec::new(),
+            ablation,
+            data_seed: 0,
+        }
+    }
+
     /// Compiles the program and builds its task.
     pub fn load(&self) -> Result<LoadedProgram> {
         let program = tracr::library::by_name(&self.lib).ok_or_else(|| Error::InvalidOption {

@@ -3,6 +3,7 @@
 
 pub mod circuit_file;
 pub mod render;
+pub mod run;
 
 use serde_json::Value as Json;
 
@@ -58,6 +59,8 @@ pub struct MethodReport {
     pub f1: Option<f64>,
     /// Area under the ROC curve against it.
     pub auc: Option<f64>,
+    /// How the AUC was computed (trapezoid over top-k, or ACDC's pessimistic step area over a sweep).
+    pub auc_rule: String,
     /// The ROC curve's points `(FPR, TPR)`.
     pub roc: Vec<(f64, f64)>,
     /// MIB's CPR (area under the faithfulness curve; higher is better).

@@ -116,6 +116,7 @@ fn method_json(m: &MethodReport) -> Json {
         "recall": m.recall,
         "f1": m.f1,
         "auc": m.auc,
+        "auc_rule": m.auc_rule,
         "roc": m.roc,
         "cpr": m.cpr,
         "cmd": m.cmd,

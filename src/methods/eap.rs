@@ -22,15 +22,12 @@ use serde_json::json;
 use crate::ablation::Ablation;
 use crate::backend::ndarray::NdarrayBackend;
 use crate::backend::AttributionBackend;
-use crate::circuit::Circuit;
 use crate::error::{Error, Result};
 use crate::forward::MaskedForward;
-use crate::graph::EdgeGraph;
 use crate::methods::operating_point::smallest_faithful_top_k;
 use crate::methods::{CircuitMethod, MethodInput, MethodOutput};
 use crate::model::{OutputKind, Transformer};
 use crate::objective::metric::{LinearMetric, Metric};
-use crate::truth::functional::Certifier;
 
 /// Examples per masked forward when a method does not say otherwise: the whole of every library
 /// program's dataset fits, and larger data is split so memory stays bounded.

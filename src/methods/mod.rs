@@ -71,7 +71,7 @@ pub const METHOD_NAMES: [&str; 7] = [
     "acdc",
     "eap",
     "eap-ig",
-    "eap-ig-mask",
+    "eap-ig-masks",
     "sp",
     "random",
 ];
@@ -84,7 +84,7 @@ pub fn by_name(name: &str, seed: u64) -> Result<Box<dyn CircuitMethod>> {
         "acdc" => Ok(Box::new(acdc::Acdc::new())),
         "eap" => Ok(Box::new(eap::Eap::new())),
         "eap-ig" => Ok(Box::new(eap_ig::EapIg::inputs(eap_ig::DEFAULT_STEPS)?)),
-        "eap-ig-mask" => Ok(Box::new(eap_ig::EapIg::masks(eap_ig::DEFAULT_STEPS)?)),
+        "eap-ig-masks" => Ok(Box::new(eap_ig::EapIg::masks(eap_ig::DEFAULT_STEPS)?)),
         "sp" => Ok(Box::new(subnetwork::SubnetworkProbing::new(seed))),
         "random" => Ok(Box::new(random::Random::new(seed))),
         other => Err(Error::InvalidOption {
