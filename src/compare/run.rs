@@ -136,7 +136,7 @@ impl<'a> Scorer<'a> {
             faithful,
             kl: certificate.kl,
             accuracy: 1.0 - certificate.changed_examples as f64 / examples as f64,
-            minimal: faithful.then(|| minimality.removable.is_empty()),
+            minimal: faithful.then_some(minimality.removable.is_empty()),
             equals_known: equals_any(circuit, &self.truth),
             smaller_known: smaller_known(circuit, &self.truth),
             seconds: output.seconds,
