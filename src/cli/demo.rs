@@ -6,18 +6,20 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::program::ProgramArgs;
+use super::program::{parse_seed, ProgramArgs};
 use super::prune::{make_backend, train_with_progress, BackendKind, DeviceKind, Precision};
 use super::truth::ground_truth;
 use crate::error::Result;
-use crate::report::{classify_edges, precision_recall, svg::to_svg, EdgeClass, DEFAULT_LEGEND};
+use crate::report::{
+    classify_edges, precision_recall, svg::to_svg_labelled, EdgeClass, DEFAULT_LEGEND,
+};
 use crate::train::config::PruneConfig;
 
 /// Arguments of `edgeprune demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Seed of the pruning run.
-    #[arg(long, default_value_t = 42)]
+    /// Seed of the pruning run (a whole number from 0 to 2^64-1).
+    #[arg(long, default_value_t = 42, allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: u64,
     /// Where to draw the found circuit against the ground truth.
     #[arg(long, default_value = "reverse_circuit.svg")]
@@ -27,6 +29,7 @@ pub struct DemoArgs {
 /// Runs `edgeprune demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
+    crate::atomic::check_writable(&[Some(args.svg.as_path())])?;
     let program = ProgramArgs::edge_pruning_reverse();
     let loaded = program.load()?;
     let model = &loaded.task.model;
@@ -86,6 +89,18 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             found
         ))?;
     }
+    let either: Vec<bool> = outcome
+        .circuit
+        .edges
+        .iter()
+        .zip(&truth_circuit.edges)
+        .map(|(&found, &in_truth)| found || in_truth)
+        .collect();
+    let used = crate::report::components::used_writers(&truth.graph, &either);
+    let labels = loaded.component_labels();
+    for line in crate::report::components::component_lines(&truth.graph, &labels, &used) {
+        super::emit(&format!("   {line}"))?;
+    }
     let (precision, recall) = precision_recall(&outcome.circuit, truth_circuit);
     let verdict = if outcome.circuit.edges == truth_circuit.edges {
         "exact recovery of the ground truth"
@@ -100,14 +115,15 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "reverse: Edge Pruning (seed {}) vs certified ground truth",
         args.seed
     );
-    let svg = to_svg(
+    let svg = to_svg_labelled(
         &truth.graph,
         &outcome.circuit,
         truth_circuit,
         &title,
         DEFAULT_LEGEND,
+        &loaded.component_labels(),
     );
-    crate::atomic::write(&args.svg, svg.as_bytes())?;
+    crate::atomic::write_all(&[(args.svg.as_path(), svg.as_bytes())])?;
     super::emit(&format!(
         "   Drew {} ({:.1} s in all).",
         args.svg.display(),

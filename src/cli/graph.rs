@@ -2,27 +2,30 @@
 
 use clap::Args;
 
-use super::program::ProgramArgs;
+use super::program::ModelArgs;
 use crate::error::Result;
 use crate::graph::EdgeGraph;
+use crate::model::Transformer;
+use crate::report::components::{component_labels, component_lines};
 
-/// Arguments of `edgeprune graph`.
+/// Arguments of `edgeprune graph` (the graph depends on the model only: no data flags).
 #[derive(Debug, Clone, Args)]
 pub struct GraphArgs {
     /// The program.
     #[command(flatten)]
-    pub program: ProgramArgs,
+    pub model: ModelArgs,
 }
 
-/// Prints the edge count (checked against the paper's formula) and every edge.
+/// Prints the edge count (checked against the paper's formula), every edge, and the RASP node of
+/// every component.
 pub fn run(args: &GraphArgs) -> Result<()> {
-    let loaded = args.program.load()?;
-    let model = &loaded.task.model;
-    let graph = EdgeGraph::for_model(model);
+    let compiled = args.model.compile()?;
+    let model = Transformer::from_tracr_json(&compiled.model_json)?;
+    let graph = EdgeGraph::for_model(&model);
     let formula = EdgeGraph::formula_edge_count(model.num_layers(), model.num_heads(), 2);
     super::emit(&format!(
         "{}: {} layers, {} head(s) per layer, {} writers, {} readers, {} edges (paper's formula: {formula})",
-        loaded.name,
+        compiled.name,
         model.num_layers(),
         model.num_heads(),
         graph.num_writers(),
@@ -31,6 +34,11 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     ))?;
     for name in graph.edge_names() {
         super::emit(name)?;
+    }
+    let labels = component_labels(&graph, &compiled.model_json);
+    super::emit("components:")?;
+    for line in component_lines(&graph, &labels, &vec![true; graph.num_writers()]) {
+        super::emit(&format!("  {line}"))?;
     }
     Ok(())
 }

@@ -66,3 +66,20 @@ pub fn emit(text: &str) -> Result<()> {
         }),
     }
 }
+
+/// A progress bar with `template` drawn on stderr when stderr is a terminal; `None` when piped, so
+/// scripted runs stay quiet.
+pub fn progress_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    // Ticks on its own, so the elapsed time moves during a long step between updates.
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    Some(bar)
+}

@@ -1,14 +1,14 @@
 //! `edgeprune prune`: Edge Pruning on a compiled program, with a progress bar or quiet JSON.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value as Json};
 
-use super::program::{LoadedProgram, ProgramArgs};
-use super::truth::ground_truth;
+use super::program::{parse_seed, LoadedProgram, ProgramArgs};
+use super::truth::{ground_truth, task_json};
 use crate::backend::candle::{CandleBackend, CandleDevice};
 use crate::backend::ndarray::NdarrayBackend;
 use crate::backend::Backend;
@@ -17,7 +17,8 @@ use crate::extract::ExtractionRule;
 use crate::graph::EdgeGraph;
 use crate::masks::layout::ParameterLayout;
 use crate::refine::refine;
-use crate::report::svg::to_svg;
+use crate::report::components::{component_lines, components_json, used_writers};
+use crate::report::svg::to_svg_labelled;
 use crate::report::{classify_edges, edge_names, precision_recall, EdgeClass, DEFAULT_LEGEND};
 use crate::train::config::PruneConfig;
 use crate::train::trainer::{train, Progress, TrainOutcome};
@@ -32,26 +33,27 @@ pub struct PruneArgs {
     /// Hyper-parameter preset: Edge Pruning's `reverse` or `xproportion` script, or our `default`.
     #[arg(long, value_enum, default_value_t = Preset::Default)]
     pub preset: Preset,
-    /// Training steps.
-    #[arg(long)]
+    /// Training steps (at least 1).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count)]
     pub steps: Option<usize>,
-    /// Edge sparsity target (Edge Pruning's reverse uses 1.02: as sparse as possible).
-    #[arg(long)]
+    /// Edge sparsity target, the fraction of edges to remove, from 0 to 1.1 (above 1: as sparse as
+    /// possible; Edge Pruning's reverse uses 1.02).
+    #[arg(long, allow_negative_numbers = true)]
     pub target: Option<f64>,
-    /// Learning rate of the log-alphas.
-    #[arg(long)]
+    /// Learning rate of the log-alphas (not negative).
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Learning rate of the Lagrange multipliers.
-    #[arg(long)]
+    /// Learning rate of the Lagrange multipliers (not negative).
+    #[arg(long, allow_negative_numbers = true)]
     pub lambda_lr: Option<f64>,
-    /// Batch size.
-    #[arg(long)]
+    /// Batch size (at least 1).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count)]
     pub batch_size: Option<usize>,
-    /// Seed of the masks' initialisation, noise and batch order.
-    #[arg(long)]
+    /// Seed of the masks' initialisation, noise and batch order (a whole number from 0 to 2^64-1).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
-    /// Independent runs; the circuit with the lowest KL (then fewest edges) wins.
-    #[arg(long)]
+    /// Independent runs (at least 1); the circuit with the lowest KL (then fewest edges) wins.
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count)]
     pub restarts: Option<usize>,
     /// How to turn trained masks into a binary circuit.
     #[arg(long, value_enum)]
@@ -62,10 +64,11 @@ pub struct PruneArgs {
     /// Device of the candle backend.
     #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
     pub device: DeviceKind,
-    /// Floating-point type of the candle backend (the ndarray reference is always f64).
-    #[arg(long, value_enum, default_value_t = Precision::F64)]
-    pub dtype: Precision,
-    /// Write the circuit as JSON here.
+    /// Floating-point type of the candle backend [default: f64] (the ndarray reference is always f64).
+    #[arg(long, value_enum)]
+    pub dtype: Option<Precision>,
+    /// Write the run's summary and circuit as JSON here (`-`: standard output; a symlink is written
+    /// through).
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Draw the circuit against the ground truth as SVG here.
@@ -127,9 +130,57 @@ pub enum DeviceKind {
     Cuda,
 }
 
+/// The edge sparsity targets `--target` accepts: a fraction of edges to remove, up to a little above 1
+/// (Edge Pruning's reverse asks for 1.02: "as sparse as possible"); far above 1 only drives every edge out.
+pub const TARGET_RANGE: std::ops::RangeInclusive<f64> = 0.0..=1.1;
+
+/// Parses a count that must be at least 1, with the range in the error.
+pub fn parse_count(text: &str) -> std::result::Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a count: give a whole number of at least 1"
+        )),
+    }
+}
+
+/// The extraction rule by its command-line name (`positive`, `edge-pruning`).
+pub fn extraction_name(rule: &ExtractionRule) -> &'static str {
+    match rule {
+        ExtractionRule::EdgePruning { .. } => "edge-pruning",
+        ExtractionRule::PositiveLogAlpha => "positive",
+    }
+}
+
 impl PruneArgs {
+    /// The candle floating-point type asked for; `--dtype f32` with the ndarray backend is an error
+    /// (the reference computes in f64 only).
+    pub fn precision(&self) -> Result<Precision> {
+        match (self.backend, self.dtype) {
+            (BackendKind::Ndarray, Some(Precision::F32)) => Err(Error::InvalidOption {
+                option: "--dtype".into(),
+                message: "f32 needs --backend candle: the ndarray backend is the f64 reference"
+                    .into(),
+            }),
+            (_, dtype) => Ok(dtype.unwrap_or(Precision::F64)),
+        }
+    }
+
     /// The configuration: the preset with the user's overrides.
     pub fn config(&self) -> Result<PruneConfig> {
+        if let Some(target) = self.target {
+            if !TARGET_RANGE.contains(&target) {
+                return Err(Error::InvalidOption {
+                    option: "--target".into(),
+                    message: format!(
+                        "{target} is outside {}..={}: the target is the fraction of edges to remove \
+                         (1.02 = as sparse as possible, as Edge Pruning's reverse script)",
+                        TARGET_RANGE.start(),
+                        TARGET_RANGE.end()
+                    ),
+                });
+            }
+        }
         let mut config = match self.preset {
             Preset::Reverse => PruneConfig::reverse(),
             Preset::Xproportion => PruneConfig::xproportion(),
@@ -276,16 +327,14 @@ pub fn outcome_json(
     outcome: &TrainOutcome,
 ) -> Result<Json> {
     let graph = EdgeGraph::for_model(&loaded.task.model);
+    let extraction_threshold = match config.extraction {
+        ExtractionRule::EdgePruning { threshold } => json!(threshold),
+        ExtractionRule::PositiveLogAlpha => Json::Null,
+    };
+    let labels = loaded.component_labels();
+    let used = used_writers(&graph, &outcome.circuit.edges);
     Ok(json!({
-        "task": {
-            "program": loaded.name,
-            "vocab": loaded.vocab.iter().map(|v| v.py_str()).collect::<Vec<_>>(),
-            "max_seq_len": loaded.max_seq_len,
-            "lengths": loaded.lengths(),
-            "examples": loaded.task.num_examples(),
-            "ablation": loaded.ablation_kind.name(),
-            "metric": "kl",
-        },
+        "task": task_json(loaded),
         "graph": { "edges": graph.num_edges(), "writers": graph.num_writers() },
         "config": {
             "steps": config.steps, "batch_size": config.batch_size,
@@ -293,7 +342,8 @@ pub fn outcome_json(
             "lr_warmup": config.lr_warmup, "sparsity_warmup": config.sparsity_warmup,
             "edge_target": config.edge_target, "node_target": config.node_target,
             "node_loss": config.node_loss, "seed": config.seed, "restarts": config.restarts,
-            "extraction": format!("{:?}", config.extraction),
+            "extraction": extraction_name(&config.extraction),
+            "extraction_threshold": extraction_threshold,
         },
         "backend": backend_name,
         "seed_used": outcome.seed,
@@ -301,6 +351,7 @@ pub fn outcome_json(
             "num_edges": outcome.circuit.num_edges(),
             "edges": edge_names(&graph, &outcome.circuit),
             "kl": outcome.circuit_metric,
+            "components": components_json(&graph, &labels, &used),
         },
         "restarts": outcome.restarts.iter().map(|(seed, edges, kl)| json!({"seed": seed, "edges": edges, "kl": kl})).collect::<Vec<_>>(),
         "wall_time_s": outcome.wall_time.as_secs_f64(),
@@ -309,10 +360,12 @@ pub fn outcome_json(
 
 /// Runs `edgeprune prune`.
 pub fn run(args: &PruneArgs) -> Result<()> {
+    crate::atomic::check_writable(&[args.json.as_deref(), args.svg.as_deref()])?;
+    let config = args.config()?;
+    let precision = args.precision()?;
     let loaded = args.program.load()?;
     loaded.single_length("prune")?;
-    let config = args.config()?;
-    let mut backend = make_backend(&loaded, args.backend, args.device, args.dtype)?;
+    let mut backend = make_backend(&loaded, args.backend, args.device, precision)?;
     let interactive = std::io::stdout().is_terminal();
     let show_progress = interactive && std::io::stderr().is_terminal();
     let outcome = train_with_progress(backend.as_mut(), &loaded, &config, show_progress)?;
@@ -364,10 +417,10 @@ pub fn run(args: &PruneArgs) -> Result<()> {
             "exact_before_refinement": trained_circuit.edges == functional.edges,
         });
     }
-    if let Some(path) = &args.json {
-        crate::atomic::write_json(path, &summary)?;
-    }
-    if interactive {
+    let json_to_stdout = args.json.as_deref().is_some_and(tracr::io::is_stdout);
+    let graph = EdgeGraph::for_model(&loaded.task.model);
+    let labels = loaded.component_labels();
+    if interactive && !json_to_stdout {
         super::emit(&format!(
             "{}: {} of {} edges kept, KL {:.3e}, {} steps x {} run(s) in {:.2} s ({})",
             loaded.name,
@@ -400,23 +453,38 @@ pub fn run(args: &PruneArgs) -> Result<()> {
                 ))?;
             }
             None => {
-                let graph = EdgeGraph::for_model(&loaded.task.model);
                 for name in edge_names(&graph, &outcome.circuit) {
                     super::emit(&format!("  {name}"))?;
                 }
             }
         }
-    } else {
+        super::emit("components:")?;
+        let used = used_writers(&graph, &outcome.circuit.edges);
+        for line in component_lines(&graph, &labels, &used) {
+            super::emit(&format!("  {line}"))?;
+        }
+    } else if !json_to_stdout {
         super::emit(&serde_json::to_string_pretty(&summary).expect("JSON values serialise"))?;
     }
-    if let Some(path) = &args.svg {
-        let graph = EdgeGraph::for_model(&loaded.task.model);
-        let reference = truth
-            .as_ref()
-            .map_or_else(|| outcome.circuit.clone(), |t| t.functional.circuit.clone());
-        let title = format!("{}: Edge Pruning vs certified ground truth", loaded.name);
-        let svg = to_svg(&graph, &outcome.circuit, &reference, &title, DEFAULT_LEGEND);
-        crate::atomic::write(path, svg.as_bytes())?;
+    let json_text = crate::atomic::json_text(&summary);
+    let reference = truth
+        .as_ref()
+        .map_or_else(|| outcome.circuit.clone(), |t| t.functional.circuit.clone());
+    let title = format!("{}: Edge Pruning vs certified ground truth", loaded.name);
+    let svg = to_svg_labelled(
+        &graph,
+        &outcome.circuit,
+        &reference,
+        &title,
+        DEFAULT_LEGEND,
+        &labels,
+    );
+    let mut files: Vec<(&Path, &[u8])> = Vec::new();
+    if let Some(path) = &args.json {
+        files.push((path, json_text.as_bytes()));
     }
-    Ok(())
+    if let Some(path) = &args.svg {
+        files.push((path, svg.as_bytes()));
+    }
+    crate::atomic::write_all(&files)
 }

@@ -8,9 +8,10 @@ use serde_json::{json, Value as Json};
 use super::program::{LoadedProgram, ProgramArgs};
 use crate::error::Result;
 use crate::graph::EdgeGraph;
+use crate::report::components::{component_lines, components_json, used_writers};
 use crate::report::json::circuit_to_json;
-use crate::report::{dot::to_dot, edge_names, svg::to_svg, TRUTH_LEGEND};
-use crate::truth::{functional_on, structural, FunctionalTruth};
+use crate::report::{dot::to_dot_labelled, edge_names, svg::to_svg_labelled, TRUTH_LEGEND};
+use crate::truth::{functional_on_with_progress, structural, EliminationProgress, FunctionalTruth};
 
 /// Arguments of `edgeprune truth`.
 #[derive(Debug, Clone, Args)]
@@ -18,7 +19,7 @@ pub struct TruthArgs {
     /// The program and its data.
     #[command(flatten)]
     pub program: ProgramArgs,
-    /// Write both ground truths as JSON here.
+    /// Write both ground truths as JSON here (`-`: standard output; a symlink is written through).
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Draw the functional truth (structural-only edges marked) as SVG here.
@@ -41,6 +42,14 @@ pub struct GroundTruth {
 
 /// Computes both ground truths of `loaded` under its ablation.
 pub fn ground_truth(loaded: &LoadedProgram) -> Result<GroundTruth> {
+    ground_truth_with_progress(loaded, &mut |_| {})
+}
+
+/// [`ground_truth`], reporting the certification's progress (see [`EliminationProgress`]).
+pub fn ground_truth_with_progress(
+    loaded: &LoadedProgram,
+    on_progress: &mut dyn FnMut(EliminationProgress),
+) -> Result<GroundTruth> {
     let graph = EdgeGraph::for_model(&loaded.task.model);
     let structural = structural(&loaded.task.model);
     let ablations: Vec<_> = loaded
@@ -49,7 +58,7 @@ pub fn ground_truth(loaded: &LoadedProgram) -> Result<GroundTruth> {
         .map(|t| loaded.ablation_for(t))
         .collect();
     let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
-    let functional = functional_on(&data, &structural)?;
+    let functional = functional_on_with_progress(&data, &structural, on_progress)?;
     Ok(GroundTruth {
         graph,
         structural,
@@ -61,8 +70,10 @@ pub fn ground_truth(loaded: &LoadedProgram) -> Result<GroundTruth> {
 pub fn task_json(loaded: &LoadedProgram) -> Json {
     json!({
         "program": loaded.name,
-        "vocab": loaded.vocab.iter().map(|v| v.py_str()).collect::<Vec<_>>(),
+        // Tokens as the model's JSON holds them: integer vocabularies stay integers.
+        "vocab": loaded.vocab.iter().map(tracr::craft::json::value_to_json).collect::<Vec<_>>(),
         "max_seq_len": loaded.max_seq_len,
+        "causal": loaded.task.model.causal,
         "lengths": loaded.lengths(),
         "examples": loaded.tasks.iter().map(|t| t.num_examples()).sum::<usize>(),
         "ablation": loaded.ablation_kind.name(),
@@ -81,8 +92,11 @@ pub fn truth_json(loaded: &LoadedProgram, truth: &GroundTruth) -> Json {
     functional["changed_examples"] = json!(f.certificate.changed_examples);
     functional["certified"] = json!(f.certificate.holds());
     functional["checks"] = json!(f.checks);
+    let labels = loaded.component_labels();
+    let used = used_writers(&truth.graph, &truth.structural.edges);
     json!({
         "task": task_json(loaded),
+        "components": components_json(&truth.graph, &labels, &used),
         "structural": structural,
         "functional": functional,
         "differences": f.differences.iter().map(|d| json!({"edge": d.name, "reason": d.reason.name()})).collect::<Vec<_>>(),
@@ -91,8 +105,66 @@ pub fn truth_json(loaded: &LoadedProgram, truth: &GroundTruth) -> Json {
 
 /// Runs `edgeprune truth`.
 pub fn run(args: &TruthArgs) -> Result<()> {
+    let outputs = [
+        args.json.as_deref(),
+        args.svg.as_deref(),
+        args.dot.as_deref(),
+    ];
+    crate::atomic::check_writable(&outputs)?;
     let loaded = args.program.load()?;
-    let truth = ground_truth(&loaded)?;
+    let bar = super::progress_bar(
+        0,
+        "{spinner} certifying: {bar:30} {pos}/{len} edges [{elapsed_precise}] {msg}",
+    );
+    let truth = ground_truth_with_progress(&loaded, &mut |progress| {
+        if let Some(bar) = &bar {
+            bar.set_length(progress.edges as u64);
+            bar.set_position(progress.tried as u64);
+            bar.set_message(format!(
+                "pass {}, {} checks",
+                progress.pass, progress.checks
+            ));
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let f = &truth.functional;
+    let to_stdout = outputs.iter().flatten().any(|p| tracr::io::is_stdout(p));
+    if !to_stdout {
+        print_summary(&loaded, &truth)?;
+    }
+    let title = format!(
+        "{}: functional vs structural ground truth ({} ablation)",
+        loaded.name,
+        loaded.ablation_kind.name()
+    );
+    let labels = loaded.component_labels();
+    let json_text = crate::atomic::json_text(&truth_json(&loaded, &truth));
+    let svg = to_svg_labelled(
+        &truth.graph,
+        &truth.structural,
+        &f.circuit,
+        &title,
+        TRUTH_LEGEND,
+        &labels,
+    );
+    let dot = to_dot_labelled(&truth.graph, &truth.structural, &f.circuit, &title, &labels);
+    let mut files: Vec<(&std::path::Path, &[u8])> = Vec::new();
+    for (path, bytes) in [
+        (&args.json, json_text.as_bytes()),
+        (&args.svg, svg.as_bytes()),
+        (&args.dot, dot.as_bytes()),
+    ] {
+        if let Some(path) = path {
+            files.push((path.as_path(), bytes));
+        }
+    }
+    crate::atomic::write_all(&files)
+}
+
+/// The terminal summary: counts, certificate, the functional edges and what each component computes.
+fn print_summary(loaded: &LoadedProgram, truth: &GroundTruth) -> Result<()> {
     let f = &truth.functional;
     super::emit(&format!(
         "{} ({} examples of length {:?}, {} ablation): {} edges in the graph",
@@ -133,27 +205,11 @@ pub fn run(args: &TruthArgs) -> Result<()> {
             ))?;
         }
     }
-    let title = format!(
-        "{}: functional vs structural ground truth ({} ablation)",
-        loaded.name,
-        loaded.ablation_kind.name()
-    );
-    if let Some(path) = &args.json {
-        crate::atomic::write_json(path, &truth_json(&loaded, &truth))?;
-    }
-    if let Some(path) = &args.svg {
-        let svg = to_svg(
-            &truth.graph,
-            &truth.structural,
-            &f.circuit,
-            &title,
-            TRUTH_LEGEND,
-        );
-        crate::atomic::write(path, svg.as_bytes())?;
-    }
-    if let Some(path) = &args.dot {
-        let dot = to_dot(&truth.graph, &truth.structural, &f.circuit, &title);
-        crate::atomic::write(path, dot.as_bytes())?;
+    let labels = loaded.component_labels();
+    let used = used_writers(&truth.graph, &truth.structural.edges);
+    super::emit("components:")?;
+    for line in component_lines(&truth.graph, &labels, &used) {
+        super::emit(&format!("  {line}"))?;
     }
     Ok(())
 }

@@ -145,6 +145,14 @@ impl Transformer {
         let categorical = field(model, "categorical_output", "model")?
             .as_bool()
             .ok_or_else(|| json_error("model.categorical_output", "not a boolean".into()))?;
+        if output_indices.is_empty() {
+            // Without output dimensions the readout would decode every input to nothing (or garbage).
+            return Err(json_error(
+                "model.output_residual_indices",
+                "is empty: the model has no output dimensions to read; recompile it with `tracr compile`"
+                    .into(),
+            ));
+        }
         if let Some(&bad) = output_indices.iter().find(|&&i| i >= d_model) {
             return Err(json_error(
                 "model.output_residual_indices",

@@ -7,12 +7,29 @@ use crate::truth::structural::reader_component;
 
 /// DOT source: components as nodes, kept edges coloured by class, labelled with the head input (q/k/v).
 pub fn to_dot(graph: &EdgeGraph, found: &Circuit, truth: &Circuit, title: &str) -> String {
+    to_dot_labelled(graph, found, truth, title, &[])
+}
+
+/// [`to_dot`] with each node also labelled by the RASP node it computes (`labels[writer]`).
+pub fn to_dot_labelled(
+    graph: &EdgeGraph,
+    found: &Circuit,
+    truth: &Circuit,
+    title: &str,
+    labels: &[Option<String>],
+) -> String {
     let mut out = format!(
         "digraph circuit {{\n  label=\"{}\";\n  rankdir=BT;\n  node [shape=box, fontname=\"Helvetica\"];\n",
         title.replace('"', "\\\"")
     );
-    for name in graph.writer_names() {
-        out.push_str(&format!("  \"{name}\";\n"));
+    for (writer, name) in graph.writer_names().iter().enumerate() {
+        match labels.get(writer).and_then(|l| l.as_deref()) {
+            Some(label) => out.push_str(&format!(
+                "  \"{name}\" [label=\"{name}\\n{}\"];\n",
+                label.replace('\\', "\\\\").replace('"', "\\\"")
+            )),
+            None => out.push_str(&format!("  \"{name}\";\n")),
+        }
     }
     out.push_str("  \"resid_post\" [shape=ellipse];\n");
     for (edge, class) in classify_edges(found, truth) {

@@ -4,9 +4,9 @@ use super::{classify_edges, EdgeClass};
 use crate::circuit::Circuit;
 use crate::graph::{EdgeGraph, HeadInput, Reader, Writer};
 
-const BOX_WIDTH: f64 = 96.0;
-const BOX_HEIGHT: f64 = 28.0;
-const COLUMN: f64 = 124.0;
+const BOX_WIDTH: f64 = 124.0;
+const BOX_HEIGHT: f64 = 40.0;
+const COLUMN: f64 = 144.0;
 const ROW: f64 = 84.0;
 const MARGIN: f64 = 40.0;
 const LEGEND_HEIGHT: f64 = 86.0;
@@ -42,6 +42,22 @@ pub fn to_svg(
     truth: &Circuit,
     title: &str,
     legend: [&str; 3],
+) -> String {
+    to_svg_labelled(graph, found, truth, title, legend, &[])
+}
+
+/// Longest RASP label drawn inside a box (the full label is in the box's tooltip).
+const MAX_BOX_LABEL: usize = 24;
+
+/// [`to_svg`] with each box also naming the RASP node its component computes (`labels[writer]`, see
+/// [`super::components::component_labels`]; missing entries draw the edge-graph name alone).
+pub fn to_svg_labelled(
+    graph: &EdgeGraph,
+    found: &Circuit,
+    truth: &Circuit,
+    title: &str,
+    legend: [&str; 3],
+    labels: &[Option<String>],
 ) -> String {
     let top_level = 2 * graph.num_layers() + 1;
     let mut per_level: Vec<Vec<usize>> = vec![Vec::new(); top_level];
@@ -145,7 +161,7 @@ pub fn to_svg(
         ));
     }
 
-    let mut draw_box = |place: Place, name: &str, active: bool, head: bool| {
+    let mut draw_box = |place: Place, name: &str, label: Option<&str>, active: bool, head: bool| {
         let (fill, stroke, text) = if active {
             ("#f7f7f7", "#333333", "#000000")
         } else {
@@ -157,9 +173,27 @@ pub fn to_svg(
             place.x - BOX_WIDTH / 2.0,
             place.y,
             place.x,
-            place.y + 15.0,
+            place.y + 14.0,
             escape(name)
         ));
+        if let Some(label) = label {
+            let shown: String = if label.chars().count() > MAX_BOX_LABEL {
+                let mut short: String = label.chars().take(MAX_BOX_LABEL - 1).collect();
+                short.push('…');
+                short
+            } else {
+                label.to_string()
+            };
+            svg.push_str(&format!(
+                "<text class=\"rasp\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\" fill=\"{text}\">{}</text>\
+                 <title>{} = {}</title>",
+                place.x,
+                place.y + 25.0,
+                escape(&shown),
+                escape(name),
+                escape(label)
+            ));
+        }
         if head {
             for (letter, dx) in [("q", -BOX_WIDTH / 3.0), ("k", 0.0), ("v", BOX_WIDTH / 3.0)] {
                 svg.push_str(&format!(
@@ -173,14 +207,16 @@ pub fn to_svg(
     };
     for (writer, &kind) in graph.writers().iter().enumerate() {
         let head = matches!(kind, Writer::Head { .. });
+        let label = labels.get(writer).and_then(|l| l.as_deref());
         draw_box(
             places[writer],
             &graph.writer_names()[writer],
+            label,
             used[writer],
             head,
         );
     }
-    draw_box(output_place, "resid_post", true, false);
+    draw_box(output_place, "resid_post", None, true, false);
     svg.push_str("</svg>\n");
     svg
 }

@@ -249,13 +249,36 @@ impl CertifierSet {
 /// [`functional`] certified on several datasets at once (all of the same model), e.g. one per
 /// sequence length: a circuit must pass on every one of them.
 pub fn functional_on(data: &[(&Task, &Ablation)], start: &Circuit) -> Result<FunctionalTruth> {
+    functional_on_with_progress(data, start, &mut |_| {})
+}
+
+/// Where [`functional_on_with_progress`] is: in elimination pass `pass` (from 1), `tried` of the
+/// `edges` edges of the graph looked at, `checks` certificates computed so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EliminationProgress {
+    /// The elimination pass, from 1.
+    pub pass: usize,
+    /// Edges of the graph looked at in this pass.
+    pub tried: usize,
+    /// Edges in the graph.
+    pub edges: usize,
+    /// Certificates computed so far.
+    pub checks: usize,
+}
+
+/// [`functional_on`], calling `on_progress` after every edge looked at (for a progress bar).
+pub fn functional_on_with_progress(
+    data: &[(&Task, &Ablation)],
+    start: &Circuit,
+    on_progress: &mut dyn FnMut(EliminationProgress),
+) -> Result<FunctionalTruth> {
     let mut certifiers = CertifierSet::new(data)?;
     let graph = EdgeGraph::for_model(&data[0].0.model);
     let structural_certificate = certifiers.certify(start)?;
     let mut circuit = start.clone();
     if structural_certificate.holds() {
         let order: Vec<usize> = (0..graph.num_edges()).collect();
-        eliminate(&mut certifiers, &mut circuit, &order)?;
+        eliminate_with_progress(&mut certifiers, &mut circuit, &order, on_progress)?;
     }
     let checks = certifiers.checks();
     let certificate = certifiers.certify(&circuit)?;
@@ -278,10 +301,28 @@ pub fn eliminate(
     circuit: &mut Circuit,
     order: &[usize],
 ) -> Result<bool> {
+    eliminate_with_progress(certifiers, circuit, order, &mut |_| {})
+}
+
+/// [`eliminate`], calling `on_progress` after every edge of `order` looked at.
+pub fn eliminate_with_progress(
+    certifiers: &mut CertifierSet,
+    circuit: &mut Circuit,
+    order: &[usize],
+    on_progress: &mut dyn FnMut(EliminationProgress),
+) -> Result<bool> {
     let mut dropped_any = false;
+    let mut pass = 0;
     loop {
+        pass += 1;
         let mut removed_any = false;
-        for &edge in order {
+        for (tried, &edge) in order.iter().enumerate() {
+            on_progress(EliminationProgress {
+                pass,
+                tried: tried + 1,
+                edges: order.len(),
+                checks: certifiers.checks(),
+            });
             if !circuit.edges[edge] {
                 continue;
             }

@@ -9,7 +9,7 @@ pub use alternatives::{
     MinimalCircuit, MinimalCircuits, SearchOptions,
 };
 pub use functional::{
-    functional, functional_on, Certificate, CertifierSet, Difference, DifferenceReason,
-    FunctionalTruth,
+    functional, functional_on, functional_on_with_progress, Certificate, CertifierSet, Difference,
+    DifferenceReason, EliminationProgress, FunctionalTruth,
 };
 pub use structural::structural;
