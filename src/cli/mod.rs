@@ -1,6 +1,7 @@
 //! The `edgeprune` command line: one module per subcommand.
 
 pub mod bench;
+pub mod compare;
 pub mod demo;
 pub mod graph;
 pub mod program;
@@ -31,6 +32,10 @@ pub enum Command {
     Truth(truth::TruthArgs),
     /// Find a circuit with Edge Pruning.
     Prune(prune::PruneArgs),
+    /// Run every circuit method on a program (or --all) and score them against the known minimal circuits.
+    Compare(compare::CompareArgs),
+    /// Score one circuit file against the known minimal circuits of a program.
+    Score(compare::ScoreArgs),
     /// Time pruning on every backend (table with ratios to the ndarray baseline).
     Bench(bench::BenchArgs),
 }
@@ -42,6 +47,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Graph(args) => graph::run(args),
         Command::Truth(args) => truth::run(args),
         Command::Prune(args) => prune::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Score(args) => compare::run_score(args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -469,6 +469,17 @@ impl ProgramArgs {
         }
     }
 
+    /// A library program at its registry settings, all sequences of length max_seq_len, under `ablation`.
+    pub fn library(name: &str, ablation: AblationKind) -> Self {
+        Self {
+            model: ModelArgs::library(name),
+            data: DataArgs {
+                ablation,
+                ..DataArgs::default()
+            },
+        }
+    }
+
     /// Compiles the program and builds its task.
     pub fn load(&self) -> Result<LoadedProgram> {
         let compiled = self.model.compile()?;

@@ -22,14 +22,12 @@ use serde_json::json;
 use crate::ablation::Ablation;
 use crate::backend::ndarray::NdarrayBackend;
 use crate::backend::AttributionBackend;
-use crate::circuit::Circuit;
 use crate::error::{Error, Result};
 use crate::forward::MaskedForward;
-use crate::graph::EdgeGraph;
+use crate::methods::operating_point::smallest_faithful_top_k;
 use crate::methods::{CircuitMethod, MethodInput, MethodOutput};
 use crate::model::Transformer;
 use crate::objective::metric::{LinearMetric, Metric};
-use crate::truth::functional::Certifier;
 
 /// Examples per masked forward when a method does not say otherwise: the whole of every library
 /// program's dataset fits, and larger data is split so memory stays bounded.
@@ -174,7 +172,7 @@ pub(crate) fn run_attribution(
     let metric = backend.linear_metric()?;
     let scores = attribute(&mut backend, &metric, attribution, batch_size)?;
     let magnitudes: Vec<f64> = scores.signed.iter().map(|s| s.abs()).collect();
-    let operating = stand_in_operating_point(input, &magnitudes)?;
+    let operating = smallest_faithful_top_k(input, &magnitudes)?;
     Ok(MethodOutput {
         circuit: operating.circuit,
         sweep: Vec::new(),
@@ -194,49 +192,6 @@ pub(crate) fn run_attribution(
             "signed_scores": scores.signed,
         }),
         scores: magnitudes,
-    })
-}
-
-/// The operating circuit of a score method: top-k edges, k the smallest whose circuit passes the certificate.
-struct StandInOperatingPoint {
-    circuit: Circuit,
-    k: usize,
-    forwards: usize,
-}
-
-/// Stand-in for the shared operating point (`methods::operating_point`, helper C1's) until the two are
-/// merged: scans k = 0, 1, … over the edges ranked by score (ties by graph order) and returns the first
-/// top-k circuit the functional certificate (`truth::functional::Certifier`) accepts; the full graph if none.
-fn stand_in_operating_point(
-    input: &MethodInput<'_>,
-    scores: &[f64],
-) -> Result<StandInOperatingPoint> {
-    /// Masked forwards one certificate costs (the metric, then the decoded outputs).
-    const FORWARDS_PER_CERTIFICATE: usize = 2;
-    let graph = EdgeGraph::for_model(&input.task.model);
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-    let mut certifier = Certifier::new(input.task, input.ablation)?;
-    let mut edges = vec![false; graph.num_edges()];
-    let mut forwards = 0;
-    for k in 0..=order.len() {
-        if k > 0 {
-            edges[order[k - 1]] = true;
-        }
-        let circuit = Circuit::from_edges(&graph, edges.clone());
-        forwards += FORWARDS_PER_CERTIFICATE;
-        if certifier.certify(&circuit)?.holds() {
-            return Ok(StandInOperatingPoint {
-                circuit,
-                k,
-                forwards,
-            });
-        }
-    }
-    Ok(StandInOperatingPoint {
-        circuit: Circuit::full(&graph),
-        k: order.len(),
-        forwards,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Circuits as JSON, DOT and SVG, with the ground truth and the found circuit told apart by colour.
 
 pub mod components;
+pub mod curves;
 pub mod dot;
 pub mod json;
 pub mod svg;

@@ -199,19 +199,51 @@ pub fn functional(task: &Task, ablation: &Ablation, start: &Circuit) -> Result<F
     functional_on(&[(task, ablation)], start)
 }
 
-/// The certificate over several datasets of the same model (e.g. one per sequence length): the
-/// largest KL, and the changed examples of all of them.
-fn certify_all(certifiers: &mut [Certifier], circuit: &Circuit) -> Result<Certificate> {
-    let mut total = Certificate {
-        kl: 0.0,
-        changed_examples: 0,
-    };
-    for certifier in certifiers {
-        let part = certifier.certify(circuit)?;
-        total.kl = total.kl.max(part.kl);
-        total.changed_examples += part.changed_examples;
+/// Certifiers over several datasets of the same model (e.g. one per sequence length): a circuit
+/// passes only if it passes on every one of them.
+pub struct CertifierSet {
+    certifiers: Vec<Certifier>,
+    checks: usize,
+}
+
+impl CertifierSet {
+    /// Prepares one [`Certifier`] per dataset; at least one dataset is required.
+    pub fn new(data: &[(&Task, &Ablation)]) -> Result<Self> {
+        if data.is_empty() {
+            return Err(crate::error::Error::InvalidOption {
+                option: "data".into(),
+                message: "no dataset to certify on".into(),
+            });
+        }
+        let certifiers = data
+            .iter()
+            .map(|(task, ablation)| Certifier::new(task, ablation))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            certifiers,
+            checks: 0,
+        })
     }
-    Ok(total)
+
+    /// The certificate over all datasets: the largest KL, and the changed examples of all of them.
+    pub fn certify(&mut self, circuit: &Circuit) -> Result<Certificate> {
+        self.checks += 1;
+        let mut total = Certificate {
+            kl: 0.0,
+            changed_examples: 0,
+        };
+        for certifier in &mut self.certifiers {
+            let part = certifier.certify(circuit)?;
+            total.kl = total.kl.max(part.kl);
+            total.changed_examples += part.changed_examples;
+        }
+        Ok(total)
+    }
+
+    /// Number of circuits certified so far (each a forward over every dataset).
+    pub fn checks(&self) -> usize {
+        self.checks
+    }
 }
 
 /// [`functional`] certified on several datasets at once (all of the same model), e.g. one per
@@ -240,49 +272,16 @@ pub fn functional_on_with_progress(
     start: &Circuit,
     on_progress: &mut dyn FnMut(EliminationProgress),
 ) -> Result<FunctionalTruth> {
-    let (first, _) = data
-        .first()
-        .ok_or_else(|| crate::error::Error::InvalidOption {
-            option: "data".into(),
-            message: "no dataset to certify on".into(),
-        })?;
-    let graph = EdgeGraph::for_model(&first.model);
-    let mut certifiers = data
-        .iter()
-        .map(|(task, ablation)| Certifier::new(task, ablation))
-        .collect::<Result<Vec<_>>>()?;
-    let structural_certificate = certify_all(&mut certifiers, start)?;
+    let mut certifiers = CertifierSet::new(data)?;
+    let graph = EdgeGraph::for_model(&data[0].0.model);
+    let structural_certificate = certifiers.certify(start)?;
     let mut circuit = start.clone();
-    let mut checks = 1;
     if structural_certificate.holds() {
-        let mut pass = 0;
-        loop {
-            pass += 1;
-            let mut removed_any = false;
-            for edge in 0..graph.num_edges() {
-                on_progress(EliminationProgress {
-                    pass,
-                    tried: edge + 1,
-                    edges: graph.num_edges(),
-                    checks,
-                });
-                if !circuit.edges[edge] {
-                    continue;
-                }
-                circuit.edges[edge] = false;
-                checks += 1;
-                if certify_all(&mut certifiers, &circuit)?.holds() {
-                    removed_any = true;
-                } else {
-                    circuit.edges[edge] = true;
-                }
-            }
-            if !removed_any {
-                break;
-            }
-        }
+        let order: Vec<usize> = (0..graph.num_edges()).collect();
+        eliminate_with_progress(&mut certifiers, &mut circuit, &order, on_progress)?;
     }
-    let certificate = certify_all(&mut certifiers, &circuit)?;
+    let checks = certifiers.checks();
+    let certificate = certifiers.certify(&circuit)?;
     let differences = classify(data, &graph, start, &circuit)?;
     Ok(FunctionalTruth {
         circuit,
@@ -291,6 +290,54 @@ pub fn functional_on_with_progress(
         differences,
         checks,
     })
+}
+
+/// Greedy elimination: tries to drop each kept edge of `circuit` in `order` (edges not in `order` are
+/// never dropped) while it stays sufficient, pass after pass until a pass drops nothing. `circuit` must
+/// be sufficient on entry; on return it is sufficient and no edge of `order` can go alone (the last
+/// pass tried each). Returns whether anything was dropped.
+pub fn eliminate(
+    certifiers: &mut CertifierSet,
+    circuit: &mut Circuit,
+    order: &[usize],
+) -> Result<bool> {
+    eliminate_with_progress(certifiers, circuit, order, &mut |_| {})
+}
+
+/// [`eliminate`], calling `on_progress` after every edge of `order` looked at.
+pub fn eliminate_with_progress(
+    certifiers: &mut CertifierSet,
+    circuit: &mut Circuit,
+    order: &[usize],
+    on_progress: &mut dyn FnMut(EliminationProgress),
+) -> Result<bool> {
+    let mut dropped_any = false;
+    let mut pass = 0;
+    loop {
+        pass += 1;
+        let mut removed_any = false;
+        for (tried, &edge) in order.iter().enumerate() {
+            on_progress(EliminationProgress {
+                pass,
+                tried: tried + 1,
+                edges: order.len(),
+                checks: certifiers.checks(),
+            });
+            if !circuit.edges[edge] {
+                continue;
+            }
+            circuit.edges[edge] = false;
+            if certifiers.certify(circuit)?.holds() {
+                removed_any = true;
+            } else {
+                circuit.edges[edge] = true;
+            }
+        }
+        if !removed_any {
+            return Ok(dropped_any);
+        }
+        dropped_any = true;
+    }
 }
 
 /// Explains each edge of `start` that `kept` lacks.

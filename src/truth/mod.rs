@@ -1,10 +1,15 @@
 //! Ground-truth circuits of compiled programs: structural (from the weights) and functional (certified on data).
 
+pub mod alternatives;
 pub mod functional;
 pub mod structural;
 
+pub use alternatives::{
+    equals_any, is_minimal, minimal_circuits, nearest, refine_by_swaps, smaller_known,
+    MinimalCircuit, MinimalCircuits, SearchOptions,
+};
 pub use functional::{
-    functional, functional_on, functional_on_with_progress, Certificate, Difference,
+    functional, functional_on, functional_on_with_progress, Certificate, CertifierSet, Difference,
     DifferenceReason, EliminationProgress, FunctionalTruth,
 };
 pub use structural::structural;
