@@ -282,7 +282,7 @@ impl ClosedSubsets<'_> {
         }
         if inputs.len() >= 63 {
             // More subsets than any limit: stop as if the limit was passed.
-            self.visited = self.limit + 1;
+            self.visited = self.limit.saturating_add(1);
             return Ok(false);
         }
         for mask in 0u64..(1u64 << inputs.len()) {
@@ -329,7 +329,7 @@ pub fn count_closed_subsets(graph: &EdgeGraph, candidates: &Circuit, limit: usiz
     let mut nothing = |_: &[bool]| Ok(());
     // The visitor does nothing, so the walk cannot fail.
     let _ = walker.walk(graph.num_readers(), &mut nothing);
-    walker.visited.min(limit + 1)
+    walker.visited.min(limit.saturating_add(1))
 }
 
 /// Every minimal faithful circuit, by certifying every closed subset once.
