@@ -51,13 +51,14 @@ fn search(loaded: &LoadedProgram) -> Result<Row> {
     })
 }
 
-/// The search the tables use: exhaustive up to 4096 closed subsets, else graph and reverse order,
-/// 4 seeded random orders and swap moves within 1000 certifications (bounded so that the largest
+/// The search the tables use: exhaustive up to 2048 closed subsets, else graph and reverse order,
+/// 2 seeded random orders and swap moves within 400 certifications (bounded so that the largest
 /// programs, at up to ~1 s per certification on a busy 2-core machine, still finish).
 fn table_options() -> SearchOptions {
     SearchOptions {
-        random_orders: 4,
-        max_checks: 1000,
+        exhaustive_limit: 2048,
+        random_orders: 2,
+        max_checks: 400,
         ..SearchOptions::default()
     }
 }

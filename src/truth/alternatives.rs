@@ -21,10 +21,11 @@
 //!
 //! **Heuristic search** (otherwise): greedy elimination from the structural circuit in graph order (the
 //! functional truth), in reverse graph order and in seeded random orders, then swap moves: for each
-//! found circuit `C` and each of its edges `e`, start from the structural circuit without `e` and
-//! eliminate the edges outside `C` first, which reaches a minimal circuit near `C` that avoids `e`;
-//! new circuits are searched from in turn, until none is new or the check budget is spent. The list is
-//! then not known to be complete.
+//! found circuit `C` and each of its edges `e`, reach minimal circuits without `e` from the structural
+//! circuit without `e` (eliminating the edges outside `C` first, or `C`'s first) and from `C` without
+//! `e` repaired by adding structural edges until it is sufficient (then eliminating `C`'s edges
+//! first), and by trying every other set of inputs of the component `e` feeds; new circuits are searched from in turn, until none is new or the check budget is spent.
+//! The list is then not known to be complete.
 //!
 //! Every circuit reported is re-certified at the end with [`is_minimal`]: sufficient, and each edge
 //! necessary.
@@ -281,7 +282,7 @@ impl ClosedSubsets<'_> {
         }
         if inputs.len() >= 63 {
             // More subsets than any limit: stop as if the limit was passed.
-            self.visited = self.limit + 1;
+            self.visited = self.limit.saturating_add(1);
             return Ok(false);
         }
         for mask in 0u64..(1u64 << inputs.len()) {
@@ -328,7 +329,7 @@ pub fn count_closed_subsets(graph: &EdgeGraph, candidates: &Circuit, limit: usiz
     let mut nothing = |_: &[bool]| Ok(());
     // The visitor does nothing, so the walk cannot fail.
     let _ = walker.walk(graph.num_readers(), &mut nothing);
-    walker.visited.min(limit + 1)
+    walker.visited.min(limit.saturating_add(1))
 }
 
 /// Every minimal faithful circuit, by certifying every closed subset once.
@@ -406,8 +407,6 @@ fn heuristic(
             found.push((circuit.edges, name));
         }
     }
-    // Whether the structural circuit without one edge is still faithful (swap moves start there).
-    let mut start_holds: Vec<Option<bool>> = vec![None; graph.num_edges()];
     if !options.swaps {
         queue.clear();
     }
@@ -417,38 +416,136 @@ fn heuristic(
             if certifiers.checks() >= options.max_checks {
                 return Ok(found);
             }
-            let mut start = candidates.clone();
-            start.edges[removed] = false;
-            let holds = match start_holds[removed] {
-                Some(h) => h,
-                None => {
-                    let h = certifiers.certify(&start)?.holds();
-                    start_holds[removed] = Some(h);
-                    h
+            let base_circuit = Circuit::from_edges(graph, base.clone());
+            for circuit in swap_move(certifiers, candidates, &base_circuit, removed)? {
+                if seen.insert(circuit.edges.clone()) {
+                    queue.push_back(found.len());
+                    found.push((
+                        circuit.edges,
+                        format!("swap out {}", graph.edge_names()[removed]),
+                    ));
                 }
-            };
-            if !holds {
-                continue;
-            }
-            // Edges outside the base first, so the result stays as close to it as it can.
-            let order: Vec<usize> = candidate_edges
-                .iter()
-                .copied()
-                .filter(|&e| e != removed && !base[e])
-                .chain(candidate_edges.iter().copied().filter(|&e| base[e]))
-                .filter(|&e| e != removed)
-                .collect();
-            eliminate(certifiers, &mut start, &order)?;
-            if seen.insert(start.edges.clone()) {
-                queue.push_back(found.len());
-                found.push((
-                    start.edges,
-                    format!("swap out {}", graph.edge_names()[removed]),
-                ));
             }
         }
     }
     Ok(found)
+}
+
+/// The two elimination orders of a swap move that drops `removed` from `base`: the edges outside
+/// `base` first (the result stays as close to `base` as it can), and the edges of `base` first (other
+/// edges get the chance to replace several of `base`'s: e.g. two BOS-default edges for three
+/// data-flow edges). Both in graph order within each part, `removed` in neither.
+fn swap_orders(
+    candidate_edges: &[usize],
+    base: &[bool],
+    removed: usize,
+) -> [(&'static str, Vec<usize>); 2] {
+    let outside: Vec<usize> = candidate_edges
+        .iter()
+        .copied()
+        .filter(|&e| e != removed && !base[e])
+        .collect();
+    let inside: Vec<usize> = candidate_edges
+        .iter()
+        .copied()
+        .filter(|&e| e != removed && base[e])
+        .collect();
+    [
+        ("outside first", [outside.clone(), inside.clone()].concat()),
+        ("inside first", [inside, outside].concat()),
+    ]
+}
+
+/// One swap move: minimal circuits without `removed`, reached from `base` in up to four ways:
+/// 1. from the structural circuit without `removed` (when that is sufficient), eliminating the edges
+///    outside `base` first, and
+/// 2. the edges of `base` first;
+/// 3. from `base` without `removed`, adding the structural edges outside `base` one by one (graph
+///    order) until it is sufficient again, then eliminating `base`'s edges first, so that the added
+///    edges can replace several of `base`'s (e.g. two BOS-default edges for three data-flow edges).
+///
+/// 4. rewiring the inputs of the component `removed` feeds ([`rewire_component`]).
+///
+/// Sufficiency is not monotone in the edge set, so the structural circuit without one edge can fail
+/// where a small repair of `base` succeeds; hence the third and fourth ways.
+fn swap_move(
+    certifiers: &mut CertifierSet,
+    candidates: &Circuit,
+    base: &Circuit,
+    removed: usize,
+) -> Result<Vec<Circuit>> {
+    let candidate_edges = edge_list(candidates);
+    let [outside_first, inside_first] = swap_orders(&candidate_edges, &base.edges, removed);
+    let mut results = Vec::new();
+    let mut start = candidates.clone();
+    start.edges[removed] = false;
+    if certifiers.certify(&start)?.holds() {
+        for (_, order) in [&outside_first, &inside_first] {
+            let mut circuit = start.clone();
+            eliminate(certifiers, &mut circuit, order)?;
+            results.push(circuit);
+        }
+    }
+    let mut repaired = base.clone();
+    repaired.edges[removed] = false;
+    let mut holds = certifiers.certify(&repaired)?.holds();
+    for &edge in &candidate_edges {
+        if holds {
+            break;
+        }
+        if edge != removed && !repaired.edges[edge] {
+            repaired.edges[edge] = true;
+            holds = certifiers.certify(&repaired)?.holds();
+        }
+    }
+    if holds {
+        eliminate(certifiers, &mut repaired, &inside_first.1)?;
+        results.push(repaired);
+    }
+    results.extend(rewire_component(certifiers, candidates, base, removed)?);
+    Ok(results)
+}
+
+/// Largest number of structural edges into one component whose subsets [`rewire_component`] tries.
+const REWIRE_LIMIT: usize = 10;
+
+/// The fourth way of a swap move: keep `base` except the inputs of the component that `removed` feeds,
+/// and try every other subset of that component's structural inputs (at most 2^[`REWIRE_LIMIT`]); each
+/// sufficient one is minimised in graph order. This is how one head trades its data-flow query and key
+/// for the BOS default (or back), which single-edge moves cannot reach when neither alone is sufficient.
+fn rewire_component(
+    certifiers: &mut CertifierSet,
+    candidates: &Circuit,
+    base: &Circuit,
+    removed: usize,
+) -> Result<Vec<Circuit>> {
+    let graph = certifiers.graph().clone();
+    let Some(component) = reader_component(&graph, graph.edges()[removed].reader) else {
+        return Ok(Vec::new());
+    };
+    let inputs: Vec<usize> = (0..graph.num_readers())
+        .filter(|&r| reader_component(&graph, r) == Some(component))
+        .flat_map(|r| graph.edges_into(r).iter().copied())
+        .filter(|&e| candidates.edges[e] && e != removed)
+        .collect();
+    if inputs.len() > REWIRE_LIMIT {
+        return Ok(Vec::new());
+    }
+    let all_edges: Vec<usize> = (0..graph.num_edges()).collect();
+    let mut results = Vec::new();
+    for mask in 0u32..(1 << inputs.len()) {
+        let mut circuit = base.clone();
+        circuit.edges[removed] = false;
+        for (bit, &edge) in inputs.iter().enumerate() {
+            circuit.edges[edge] = (mask >> bit) & 1 == 1;
+        }
+        if circuit.edges == base.edges || !certifiers.certify(&circuit)?.holds() {
+            continue;
+        }
+        eliminate(certifiers, &mut circuit, &all_edges)?;
+        results.push(circuit);
+    }
+    Ok(results)
 }
 
 /// A minimality certificate: the circuit's own certificate, and the edges that could go alone.
@@ -540,9 +637,9 @@ pub struct SwapRefinement {
 }
 
 /// Edge Pruning's refinement hook: minimises a sufficient `found` circuit (graph-order elimination) and,
-/// when a circuit of `known` is smaller, hill-climbs by swap moves (drop one edge `e`, start from the
-/// structural circuit without `e`, eliminate the edges outside the current circuit first) while they
-/// make it smaller, within `max_checks` certifications.
+/// when a circuit of `known` is smaller, hill-climbs by swap moves (drop one edge, re-reach a minimal
+/// circuit without it; see the module notes) while they make it smaller, within `max_checks`
+/// certifications.
 pub fn refine_by_swaps(
     data: &[(&Task, &Ablation)],
     found: &Circuit,
@@ -571,33 +668,16 @@ pub fn refine_by_swaps(
     let swapped = smaller_known(&current, known);
     if swapped {
         let candidates = structural(model);
-        let candidate_edges = edge_list(&candidates);
         'climb: loop {
             for removed in edge_list(&current) {
                 if certifiers.checks() >= max_checks {
                     break 'climb;
                 }
-                let mut start = candidates.clone();
-                start.edges[removed] = false;
-                if !certifiers.certify(&start)?.holds() {
-                    continue;
-                }
-                let order: Vec<usize> = candidate_edges
-                    .iter()
-                    .copied()
-                    .filter(|&e| !current.edges[e])
-                    .chain(
-                        candidate_edges
-                            .iter()
-                            .copied()
-                            .filter(|&e| current.edges[e]),
-                    )
-                    .filter(|&e| e != removed)
-                    .collect();
-                eliminate(&mut certifiers, &mut start, &order)?;
-                if start.num_edges() < current.num_edges() {
-                    current = start;
-                    continue 'climb;
+                for circuit in swap_move(&mut certifiers, &candidates, &current, removed)? {
+                    if circuit.num_edges() < current.num_edges() {
+                        current = circuit;
+                        continue 'climb;
+                    }
                 }
             }
             break;

@@ -203,6 +203,7 @@ pub fn functional(task: &Task, ablation: &Ablation, start: &Circuit) -> Result<F
 /// passes only if it passes on every one of them.
 pub struct CertifierSet {
     certifiers: Vec<Certifier>,
+    graph: EdgeGraph,
     checks: usize,
 }
 
@@ -221,6 +222,7 @@ impl CertifierSet {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             certifiers,
+            graph: EdgeGraph::for_model(&data[0].0.model),
             checks: 0,
         })
     }
@@ -238,6 +240,11 @@ impl CertifierSet {
             total.changed_examples += part.changed_examples;
         }
         Ok(total)
+    }
+
+    /// The edge graph of the model.
+    pub fn graph(&self) -> &EdgeGraph {
+        &self.graph
     }
 
     /// Number of circuits certified so far (each a forward over every dataset).
