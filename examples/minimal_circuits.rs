@@ -134,14 +134,7 @@ fn main() -> Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for name in tracr::library::names() {
         for ablation in [AblationKind::Zero, AblationKind::Interchange] {
-            let args = ProgramArgs {
-                lib: name.to_string(),
-                vocab: None,
-                max_seq_len: None,
-                lengths: Vec::new(),
-                ablation,
-                data_seed: 0,
-            };
+            let args = ProgramArgs::library(name, ablation);
             let loaded = args.load()?;
             let row = search(&loaded)?;
             let set = &row.set;

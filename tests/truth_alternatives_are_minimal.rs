@@ -12,16 +12,9 @@ use edgeprune::truth::functional::Certifier;
 use edgeprune::truth::{minimal_circuits, structural, SearchOptions};
 
 fn load(lib: &str, lengths: &[usize], ablation: AblationKind) -> LoadedProgram {
-    ProgramArgs {
-        lib: lib.into(),
-        vocab: None,
-        max_seq_len: None,
-        lengths: lengths.to_vec(),
-        ablation,
-        data_seed: 0,
-    }
-    .load()
-    .unwrap_or_else(|e| panic!("{lib}: {e}"))
+    let mut args = ProgramArgs::library(lib, ablation);
+    args.data.lengths = lengths.to_vec();
+    args.load().unwrap_or_else(|e| panic!("{lib}: {e}"))
 }
 
 /// One certifier per dataset, used directly (not through the search's own `CertifierSet`).

@@ -48,16 +48,11 @@ fn data_flow_22() -> Vec<&'static str> {
 
 #[test]
 fn swap_moves_reach_the_smaller_known_circuit() {
-    let loaded = ProgramArgs {
-        lib: "shuffle_dyck".into(),
-        vocab: Some("(,),x".into()),
-        max_seq_len: Some(4),
-        lengths: vec![4],
-        ablation: AblationKind::Zero,
-        data_seed: 0,
-    }
-    .load()
-    .unwrap();
+    let mut args = ProgramArgs::library("shuffle_dyck", AblationKind::Zero);
+    args.model.compile.vocab = Some("(,),x".into());
+    args.model.compile.max_seq_len = Some(4);
+    args.data.lengths = vec![4];
+    let loaded = args.load().unwrap();
     let graph = EdgeGraph::for_model(&loaded.task.model);
     let ablations: Vec<Ablation> = loaded
         .tasks

@@ -18,16 +18,11 @@ use edgeprune::truth::{
 
 #[test]
 fn shuffle_dyck_has_the_bos_shortcut_truth_and_the_data_flow_alternative() {
-    let loaded = ProgramArgs {
-        lib: "shuffle_dyck".into(),
-        vocab: Some("(,),x".into()),
-        max_seq_len: Some(6),
-        lengths: vec![6],
-        ablation: AblationKind::Zero,
-        data_seed: 0,
-    }
-    .load()
-    .unwrap();
+    let mut args = ProgramArgs::library("shuffle_dyck", AblationKind::Zero);
+    args.model.compile.vocab = Some("(,),x".into());
+    args.model.compile.max_seq_len = Some(6);
+    args.data.lengths = vec![6];
+    let loaded = args.load().unwrap();
     let graph = EdgeGraph::for_model(&loaded.task.model);
     let ablations: Vec<Ablation> = loaded
         .tasks

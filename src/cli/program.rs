@@ -300,14 +300,18 @@ impl ModelArgs {
         let source = &self.source;
         match (&source.lib, &source.program, &source.model) {
             (Some(name), None, None) => {
-                let program =
-                    tracr::library::by_name(name).ok_or_else(|| Error::InvalidOption {
-                        option: "--lib".into(),
-                        message: format!(
-                            "unknown program `{name}`; available: {}",
-                            tracr::library::names().join(", ")
-                        ),
-                    })?;
+                // sort and sort_freq bake max_seq_len into their programs (Tracr's make_sort takes it).
+                let program = match flags.max_seq_len {
+                    Some(n) => tracr::library::by_name_for(name, n),
+                    None => tracr::library::by_name(name),
+                }
+                .ok_or_else(|| Error::InvalidOption {
+                    option: "--lib".into(),
+                    message: format!(
+                        "unknown program `{name}`; available: {}",
+                        tracr::library::names().join(", ")
+                    ),
+                })?;
                 let settings = ProgramSettings {
                     vocab: Some(program.vocab.clone()),
                     max_seq_len: Some(program.max_seq_len),
