@@ -17,6 +17,10 @@ use crate::extract::ExtractionRule;
 use crate::graph::EdgeGraph;
 use crate::masks::layout::ParameterLayout;
 use crate::refine::refine;
+use crate::truth::{
+    equals_any, is_minimal, minimal_circuits, refine_by_swaps, smaller_known, CertifierSet,
+    SearchOptions,
+};
 use crate::report::components::{component_lines, components_json, used_writers};
 use crate::report::svg::to_svg_labelled;
 use crate::report::{classify_edges, edge_names, precision_recall, EdgeClass, DEFAULT_LEGEND};
@@ -358,6 +362,10 @@ pub fn outcome_json(
     }))
 }
 
+fn graph_of(loaded: &super::program::LoadedProgram) -> EdgeGraph {
+    EdgeGraph::for_model(&loaded.task.model)
+}
+
 /// Runs `edgeprune prune`.
 pub fn run(args: &PruneArgs) -> Result<()> {
     crate::atomic::check_writable(&[args.json.as_deref(), args.svg.as_deref()])?;
@@ -406,15 +414,55 @@ pub fn run(args: &PruneArgs) -> Result<()> {
     };
     if let Some(truth) = &truth {
         let functional = &truth.functional.circuit;
+        // The truth is a set: every minimal faithful circuit the search knows (truth::alternatives).
+        let ablation = loaded.ablation();
+        let data = [(&loaded.task, &ablation)];
+        let known = minimal_circuits(&data, &SearchOptions::default())?;
+        let known_circuits = known.as_circuits();
+        let mut swap_json = Json::Null;
+        if refine_on && smaller_known(&outcome.circuit, &known_circuits) {
+            // Edge Pruning's objective prefers fewer edges: look for the smaller known circuit by swaps.
+            let swaps = refine_by_swaps(&data, &outcome.circuit, &known_circuits, 2_000)?;
+            swap_json = json!({
+                "edges_before": swaps.start_size,
+                "edges_after": swaps.circuit.num_edges(),
+                "swapped": swaps.swapped,
+                "improved": swaps.improved,
+                "checks": swaps.checks,
+            });
+            if swaps.faithful && swaps.circuit.num_edges() < outcome.circuit.num_edges() {
+                outcome.circuit = swaps.circuit;
+                let all: Vec<usize> = (0..loaded.task.num_examples()).collect();
+                outcome.circuit_metric = backend.metric(
+                    &outcome.circuit.edge_mask(),
+                    &outcome.circuit.node_mask(),
+                    &all,
+                )?;
+                summary["circuit"]["num_edges"] = json!(outcome.circuit.num_edges());
+                summary["circuit"]["edges"] = json!(edge_names(&graph_of(&loaded), &outcome.circuit));
+                summary["circuit"]["kl"] = json!(outcome.circuit_metric);
+            }
+        }
+        let mut certifiers = CertifierSet::new(&data)?;
+        let minimality = is_minimal(&mut certifiers, &outcome.circuit)?;
+        let equals = equals_any(&outcome.circuit, &known_circuits);
         let (precision, recall) = precision_recall(&outcome.circuit, functional);
         summary["ground_truth"] = json!({
             "functional_edges": edge_names(&truth.graph, functional),
             "structural_edges": truth.structural.num_edges(),
             "certified": truth.functional.certificate.holds(),
+            "minimal_circuits": known.circuits.iter().map(|m| edge_names(&truth.graph, &m.circuit)).collect::<Vec<_>>(),
+            "minimal_circuits_complete": known.complete,
+            "equals_minimal_circuit": equals,
+            "found_is_faithful": minimality.certificate.holds(),
+            "found_is_minimal": minimality.holds(),
+            "smaller_known": smaller_known(&outcome.circuit, &known_circuits),
+            "swap_refinement": swap_json,
             "precision": precision,
             "recall": recall,
-            "exact": outcome.circuit.edges == functional.edges,
-            "exact_before_refinement": trained_circuit.edges == functional.edges,
+            "exact": equals.is_some(),
+            "equals_functional_truth": outcome.circuit.edges == functional.edges,
+            "exact_before_refinement": equals_any(&trained_circuit, &known_circuits).is_some(),
         });
     }
     let json_to_stdout = args.json.as_deref().is_some_and(tracr::io::is_stdout);
@@ -442,13 +490,23 @@ pub fn run(args: &PruneArgs) -> Result<()> {
                     };
                     super::emit(&format!("  {}{mark}", truth.graph.edge_names()[edge]))?;
                 }
+                let verdict = &summary["ground_truth"];
                 super::emit(&format!(
                     "ground truth (functional, certified): {} edges; {}",
                     truth.functional.circuit.num_edges(),
-                    if summary["ground_truth"]["exact"] == json!(true) {
-                        "exact recovery"
-                    } else {
-                        "not exact"
+                    match verdict["equals_minimal_circuit"].as_u64() {
+                        Some(i) if verdict["equals_functional_truth"] == json!(true) =>
+                            format!("exact recovery (minimal circuit #{})", i + 1),
+                        Some(i) => format!(
+                            "equals another known minimal circuit (#{}, {} edges)",
+                            i + 1,
+                            outcome.circuit.num_edges()
+                        ),
+                        None if verdict["found_is_minimal"] == json!(true) =>
+                            "not exact: faithful and minimal, but not a known minimal circuit".into(),
+                        None if verdict["found_is_faithful"] == json!(true) =>
+                            "not exact: faithful but not minimal".into(),
+                        None => "not exact: not faithful".into(),
                     }
                 ))?;
             }
