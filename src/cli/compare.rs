@@ -24,7 +24,7 @@ use crate::truth::alternatives::SearchOptions;
 pub struct CompareArgs {
     /// The program and its data (not with `--all`).
     #[command(flatten)]
-    pub program: Option<ProgramArgs>,
+    pub program: ProgramArgs,
     /// Methods to run, comma-separated.
     #[arg(
         long,
@@ -144,7 +144,7 @@ pub fn comparison_svg(comparison: &Comparison) -> String {
 pub fn run(args: &CompareArgs) -> Result<()> {
     let methods = methods(&args.methods, args.seed)?;
     if args.all {
-        if args.program.is_some() {
+        if args.program.model.source.is_given() {
             return Err(Error::InvalidOption {
                 option: "--all".into(),
                 message: "runs every library program itself; drop --lib/--program/--model and the data options".into(),
@@ -152,13 +152,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         }
         return run_all(args, &methods);
     }
-    let Some(program) = &args.program else {
-        return Err(Error::InvalidOption {
-            option: "--lib".into(),
-            message: "name a program (--lib NAME, or one of the program options), or give --all"
-                .into(),
-        });
-    };
+    let program = &args.program;
     crate::atomic::check_writable(&[args.json.as_deref(), args.svg.as_deref()])?;
     let loaded = program.load()?;
     loaded.single_length("compare")?;

@@ -21,8 +21,9 @@ use crate::report::components::component_labels;
 use crate::task::Task;
 
 /// Where the model comes from: exactly one of a library program, a `.rasp` file, a compiled model.
+/// (Not `required` for clap, so that `compare --all` can go without one; loading says when none is given.)
 #[derive(Debug, Clone, Default, Args)]
-#[group(id = "program_source", required = true, multiple = false)]
+#[group(id = "program_source", required = false, multiple = false)]
 pub struct SourceArgs {
     /// Library program (`tracr eval --lib` names; `reverse_123` and `xproportion` are Edge Pruning's).
     #[arg(long = "lib", value_name = "NAME")]
@@ -457,6 +458,13 @@ impl DataArgs {
             }
         }
         Ok(self.lengths.clone())
+    }
+}
+
+impl SourceArgs {
+    /// Whether a program source was given.
+    pub fn is_given(&self) -> bool {
+        self.lib.is_some() || self.program.is_some() || self.model.is_some()
     }
 }
 

@@ -17,15 +17,15 @@ use crate::extract::ExtractionRule;
 use crate::graph::EdgeGraph;
 use crate::masks::layout::ParameterLayout;
 use crate::refine::refine;
-use crate::truth::{
-    equals_any, is_minimal, minimal_circuits, refine_by_swaps, smaller_known, CertifierSet,
-    SearchOptions,
-};
 use crate::report::components::{component_lines, components_json, used_writers};
 use crate::report::svg::to_svg_labelled;
 use crate::report::{classify_edges, edge_names, precision_recall, EdgeClass, DEFAULT_LEGEND};
 use crate::train::config::PruneConfig;
 use crate::train::trainer::{train, Progress, TrainOutcome};
+use crate::truth::{
+    equals_any, is_minimal, minimal_circuits, refine_by_swaps, smaller_known, CertifierSet,
+    SearchOptions,
+};
 use candle_core::DType;
 
 /// Arguments of `edgeprune prune`.
@@ -439,7 +439,8 @@ pub fn run(args: &PruneArgs) -> Result<()> {
                     &all,
                 )?;
                 summary["circuit"]["num_edges"] = json!(outcome.circuit.num_edges());
-                summary["circuit"]["edges"] = json!(edge_names(&graph_of(&loaded), &outcome.circuit));
+                summary["circuit"]["edges"] =
+                    json!(edge_names(&graph_of(&loaded), &outcome.circuit));
                 summary["circuit"]["kl"] = json!(outcome.circuit_metric);
             }
         }
@@ -503,7 +504,8 @@ pub fn run(args: &PruneArgs) -> Result<()> {
                             outcome.circuit.num_edges()
                         ),
                         None if verdict["found_is_minimal"] == json!(true) =>
-                            "not exact: faithful and minimal, but not a known minimal circuit".into(),
+                            "not exact: faithful and minimal, but not a known minimal circuit"
+                                .into(),
                         None if verdict["found_is_faithful"] == json!(true) =>
                             "not exact: faithful but not minimal".into(),
                         None => "not exact: not faithful".into(),
