@@ -646,7 +646,7 @@ def main():
         log.flush()
         print(f"[{index}] DIFFERENCE vocab={vocab} msl={max_seq_len} causal={causal}\n{source}"
               + "\n".join("  " + d[:400] for d in diffs), file=sys.stderr)
-      if (index + 1) % 50 == 0:
+      if (index + 1) % 10 == 0:
         print(f"{index + 1} programs, {time.time() - started:.0f}s: {json.dumps(counts)}",
               file=sys.stderr)
   print(json.dumps(counts))
