@@ -141,7 +141,7 @@ class Gen:
   def emit(self, expr, encoding, kind):
     name = self.fresh()
     if self.rng.random() < 0.15:
-      expr = f'{expr}.named("n{self.n}")'
+      expr = f'({expr}).named("n{self.n}")'
     self.lines.append(f"{name} = {expr}")
     self.sops.append((name, encoding, kind))
     return name
@@ -267,7 +267,35 @@ class Gen:
     return self.emit(f"{name} == 'a'", "cat", "bool")
 
 
+def reads_tokens(lines):
+  """Whether the last statement depends on `tokens` (Tracr refuses programs that do not)."""
+  import re
+  definitions = {}
+  for line in lines:
+    name, _, expr = line.partition(" = ")
+    definitions[name] = expr
+  seen, todo = set(), [lines[-1].partition(" = ")[0]]
+  while todo:
+    name = todo.pop()
+    for used in re.findall(r"\b(v\d+|tokens)\b", definitions.get(name, "")):
+      if used == "tokens":
+        return True
+      if used not in seen:
+        seen.add(used)
+        todo.append(used)
+  return False
+
+
 def gen_program(rng):
+  """A program, mostly one that reads the tokens (a few that do not test the refusal)."""
+  for _ in range(10):
+    program = gen_program_once(rng)
+    if reads_tokens(program[0].splitlines()) or rng.random() < 0.1:
+      return program
+  return program
+
+
+def gen_program_once(rng):
   vocab = list(rng.choice(VOCABS))
   rng.shuffle(vocab)
   max_seq_len = rng.randint(2, 5)
