@@ -200,6 +200,8 @@ struct Pool {
     exact: Vec<SOp>,
     binary: Vec<SOp>,
     means: Vec<SOp>,
+    /// Categorical SOps with a value at the BOS position (see `Step::ToCategorical`).
+    at_bos: Vec<SOp>,
 }
 
 fn pick<T: Clone>(items: &[T], i: usize) -> T {
@@ -209,6 +211,10 @@ fn pick<T: Clone>(items: &[T], i: usize) -> T {
 impl Pool {
     fn is_total(&self, sop: &SOp) -> bool {
         self.total.iter().any(|t| t.ptr_eq(sop))
+    }
+
+    fn is_at_bos(&self, sop: &SOp) -> bool {
+        self.at_bos.iter().any(|t| t.ptr_eq(sop))
     }
 
     /// Comparisons 0..8 are Tracr's; 8..11 lambdas. Order comparisons need ints on both sides.
@@ -275,6 +281,7 @@ fn build(steps: &[Step], out: &Output, vocab: &[Value]) -> SOp {
         exact: vec![],
         binary: vec![],
         means: vec![],
+        at_bos: vec![],
     };
     let mut last_numerical = None;
     for s in steps {
@@ -298,6 +305,9 @@ fn build(steps: &[Step], out: &Output, vocab: &[Value]) -> SOp {
                 } else {
                     rasp::map_no_simplify(f, &input)
                 };
+                if pool.is_at_bos(&input) {
+                    pool.at_bos.push(sop.clone());
+                }
                 (sop, total, total, true)
             }
             Step::ToNumerical { x, a, b, m, binary } => {
@@ -338,7 +348,13 @@ fn build(steps: &[Step], out: &Output, vocab: &[Value]) -> SOp {
                 }
                 let input = pick(&pool.exact, x);
                 let f = MapFn::infallible(move |v| Value::Int(code(v).rem_euclid(m)));
-                (rasp::map(f, &input), true, true, true)
+                // A discretising MLP reads `one`, which is 1 at BOS too, so it writes a value
+                // there; as a key, BOS then matches on top of its default attention and wins
+                // (a Tracr quirk, reproduced: fixtures/tracr-fuzz/tracr-quirk-*). Such SOps,
+                // and MLPs computed from them, are never keys.
+                let sop = rasp::map(f, &input);
+                pool.at_bos.push(sop.clone());
+                (sop, true, true, true)
             }
             Step::SequenceMap { x, y, op, m, same } => {
                 let fst = pick(&pool.all, x);
@@ -360,7 +376,11 @@ fn build(steps: &[Step], out: &Output, vocab: &[Value]) -> SOp {
                     Ok(Value::Int(r.rem_euclid(m)))
                 });
                 let total = pool.is_total(&fst) && pool.is_total(&snd);
-                (rasp::sequence_map(f, &fst, &snd), total, total, true)
+                let sop = rasp::sequence_map(f, &fst, &snd);
+                if pool.is_at_bos(&fst) || pool.is_at_bos(&snd) {
+                    pool.at_bos.push(sop.clone());
+                }
+                (sop, total, total, true)
             }
             Step::Linear { x, y, fa, fb, same } => {
                 let numerical: Vec<SOp> = pool.exact.iter().chain(&pool.means).cloned().collect();
@@ -424,7 +444,7 @@ fn build(steps: &[Step], out: &Output, vocab: &[Value]) -> SOp {
         if total {
             pool.total.push(sop.clone());
         }
-        if key {
+        if key && !pool.is_at_bos(&sop) {
             pool.keys.push((sop.clone(), ordered));
         }
         pool.all.push(sop);
