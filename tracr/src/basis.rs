@@ -6,12 +6,12 @@ use crate::craft::bases::{BasisDirection, VectorSpace};
 use crate::error::{Error, Result};
 use crate::graph::RaspGraph;
 use crate::rasp::{Expr, PyError, PyResult, SOp, SOpKind};
-use crate::value::Value;
+use crate::value::{PySet, Value};
 
 /// An SOp's possible values and its output space.
 #[derive(Debug, Clone)]
 pub struct NodeBasis {
-    /// Possible values, each once under Python equality, in the order first produced.
+    /// Possible values, each once under Python equality, in the order Python's set iterates them.
     pub value_set: Vec<Value>,
     /// `label:v` for each value (categorical) or the single direction `label` (numerical), sorted.
     pub output_space: VectorSpace,
@@ -230,5 +230,12 @@ fn value_set(
             })
         }
     }
-    Ok(out.order)
+    if matches!(sop.kind(), SOpKind::Aggregate { .. }) && sop.is_categorical() {
+        // Tracr passes the input's set object on, in its order.
+        return Ok(out.order);
+    }
+    // Tracr builds every other value set with `set.add` in the order produced here; the set's
+    // iteration order (not the production order) is what the next SOp's values come in. `out` already
+    // dropped repeats, keeping the first of equal values as `set.add` does, so the order is the same.
+    Ok(out.order.into_iter().collect::<PySet>().into_vec())
 }

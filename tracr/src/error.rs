@@ -37,6 +37,20 @@ pub enum Error {
         /// What went wrong, in Python's words where Python has some.
         reason: String,
     },
+    /// A Map's, SequenceMap's or Select's function raised while the compiler tabulated it over its
+    /// inputs' value sets (Tracr stops with that exception; only numerical MLPs skip ArithmeticErrors).
+    #[error(
+        "compiling `{label}`: its function raised {reason} on input {input}; Tracr refuses such \
+         programs: make the function defined on every value its inputs can take"
+    )]
+    FunctionFailed {
+        /// The label of the node whose function failed.
+        label: String,
+        /// The input it failed on, as Python writes it (`0`, `(1, 'a')` for two arguments).
+        input: String,
+        /// Python's exception, e.g. `ZeroDivisionError: integer division or modulo by zero`.
+        reason: String,
+    },
     /// A RASP expression Tracr cannot compile (its `validating` module's verdict or the compiler's).
     #[error("unsupported RASP expression `{label}`: {reason}")]
     Unsupported {

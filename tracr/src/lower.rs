@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::basis::Bases;
-use crate::craft::bases::{BasisDirection, VectorSpace};
+use crate::craft::bases::{sort_values, BasisDirection, VectorSpace};
 use crate::craft::blocks::Block;
 use crate::craft::chamber::categorical_attn::{categorical_attn, CategoricalAttn};
 use crate::craft::chamber::categorical_mlp::{
@@ -92,20 +92,33 @@ struct Lowering<'a> {
     children: &'a [String],
 }
 
-/// `f(x)` for each `x`, with ArithmeticErrors as None (Tracr drops those values); other errors fail.
+/// How a table treats a function that raises an ArithmeticError on one of its inputs.
+#[derive(Clone, Copy, PartialEq)]
+enum OnArithmeticError {
+    /// Tracr's discretising (numerical-input) MLPs wrap `f` in `ignoring_arithmetic_errors`.
+    Skip,
+    /// Tracr's categorical MLPs and attention call `f` bare: the exception stops the compile.
+    Fail,
+}
+
+/// `f(x)` for each `x` in the order Tracr calls it (its sorted input basis), so that the input
+/// named in an error is the one Tracr's exception comes from; a skipped ArithmeticError is None.
 fn table<K: Clone + Eq + std::hash::Hash, V>(
     label: &str,
     keys: impl IntoIterator<Item = K>,
+    show: impl Fn(&K) -> String,
+    on_arithmetic: OnArithmeticError,
     f: impl Fn(&K) -> PyResult<V>,
 ) -> Result<HashMap<K, Option<V>>> {
     let mut out = HashMap::new();
     for k in keys {
         let v = match f(&k) {
             Ok(v) => Some(v),
-            Err(PyError::Arithmetic(_)) => None,
+            Err(PyError::Arithmetic(_)) if on_arithmetic == OnArithmeticError::Skip => None,
             Err(e) => {
-                return Err(Error::Eval {
+                return Err(Error::FunctionFailed {
                     label: label.to_string(),
+                    input: show(&k),
                     reason: e.to_string(),
                 })
             }
@@ -113,6 +126,20 @@ fn table<K: Clone + Eq + std::hash::Hash, V>(
         out.insert(k, v);
     }
     Ok(out)
+}
+
+/// Python's repr of a function's two arguments, as the tuple `(x, y)`.
+fn show_pair((x, y): &(Value, Value)) -> String {
+    format!("({}, {})", x.py_repr(), y.py_repr())
+}
+
+/// Every `(x, y)` with x from `fst` and y from `snd`, each sorted as Tracr sorts its basis.
+fn sorted_pairs(fst: &[Value], snd: &[Value]) -> Vec<(Value, Value)> {
+    let snd = sort_values(snd);
+    sort_values(fst)
+        .into_iter()
+        .flat_map(|x| snd.iter().map(move |y| (x.clone(), y.clone())))
+        .collect()
 }
 
 impl Lowering<'_> {
@@ -166,7 +193,20 @@ impl Lowering<'_> {
                 let inner_label = self.child(0)?;
                 let input = self.space(&inner_label)?;
                 let values = self.values(&inner_label)?;
-                let t = table(label, values.clone(), |x| f.call(x))?;
+                // Categorical inputs go through a bare call per basis direction; numerical ones
+                // through the discretising layer, which skips ArithmeticErrors.
+                let on_arithmetic = if inner.is_categorical() {
+                    OnArithmeticError::Fail
+                } else {
+                    OnArithmeticError::Skip
+                };
+                let t = table(
+                    label,
+                    sort_values(&values),
+                    Value::py_repr,
+                    on_arithmetic,
+                    |x| f.call(x),
+                )?;
                 let f = |x: &Value| t.get(x).cloned().flatten();
                 let spec = DiscretisingMlp {
                     input_space: &input,
@@ -193,17 +233,24 @@ impl Lowering<'_> {
                 let (fst_space, snd_space) = (self.space(&fst_label)?, self.space(&snd_label)?);
                 if fst_space == snd_space {
                     let values = self.values(&fst_label)?;
-                    let t = table(label, values, |x| f.call(x, x))?;
+                    let t = table(
+                        label,
+                        sort_values(&values),
+                        |x| show_pair(&(x.clone(), x.clone())),
+                        OnArithmeticError::Fail,
+                        |x| f.call(x, x),
+                    )?;
                     let f = |x: &Value| t.get(x).cloned().flatten();
                     Block::Mlp(map_categorical_mlp(&fst_space, &out, label, &f)?)
                 } else {
-                    let snd_values = self.values(&snd_label)?;
-                    let pairs: Vec<(Value, Value)> = self
-                        .values(&fst_label)?
-                        .into_iter()
-                        .flat_map(|x| snd_values.iter().map(move |y| (x.clone(), y.clone())))
-                        .collect();
-                    let t = table(label, pairs, |(x, y)| f.call(x, y))?;
+                    let pairs = sorted_pairs(&self.values(&fst_label)?, &self.values(&snd_label)?);
+                    let t = table(
+                        label,
+                        pairs,
+                        show_pair,
+                        OnArithmeticError::Fail,
+                        |(x, y)| f.call(x, y),
+                    )?;
                     let op = |x: &BasisDirection, y: &BasisDirection| {
                         let key = (
                             x.value.clone().unwrap_or(Value::None),
@@ -363,13 +410,20 @@ impl Lowering<'_> {
         let selector_label = self.child(0)?;
         let key_label = self.child_of(&selector_label, 0)?;
         let query_label = self.child_of(&selector_label, 1)?;
-        let query_values = self.values(&query_label)?;
-        let pairs: Vec<(Value, Value)> = self
-            .values(&key_label)?
-            .into_iter()
-            .flat_map(|k| query_values.iter().map(move |q| (k.clone(), q.clone())))
-            .collect();
-        let t = table(self.label, pairs, |(k, q)| predicate.apply(k, q))?;
+        // Tracr's W_qk is built query by query, key by key, each in sorted order; the table is
+        // keyed (key, query) as the predicate takes them.
+        let pairs: Vec<(Value, Value)> =
+            sorted_pairs(&self.values(&query_label)?, &self.values(&key_label)?)
+                .into_iter()
+                .map(|(q, k)| (k, q))
+                .collect();
+        let t = table(
+            &selector_label,
+            pairs,
+            |(k, q)| format!("(key {}, query {})", k.py_repr(), q.py_repr()),
+            OnArithmeticError::Fail,
+            |(k, q)| predicate.apply(k, q),
+        )?;
         let attn_fn = move |q: &BasisDirection, k: &BasisDirection| {
             let key = (
                 k.value.clone().unwrap_or(Value::None),

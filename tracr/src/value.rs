@@ -136,6 +136,236 @@ impl Hash for Value {
     }
 }
 
+impl Value {
+    /// CPython 3.11's `hash(value)`, which decides where a set keeps the value and so the order in
+    /// which Tracr meets it. Strings hash randomly in Python (`PYTHONHASHSEED`); here they get a
+    /// fixed stand-in, so only the order among numbers and tuples of numbers is Python's.
+    pub fn py_hash(&self) -> i64 {
+        match self {
+            Value::None => 0x5f3d_1a2b,
+            Value::Bool(b) => i64::from(*b),
+            Value::Int(i) => int_hash(*i),
+            Value::Float(x) => float_hash(*x),
+            Value::Str(s) => {
+                // FNV-1a: deterministic, unlike Python's.
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                for b in s.bytes() {
+                    h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                }
+                minus_one_is_minus_two(h as i64)
+            }
+            Value::Tuple(items) => tuple_hash(items),
+        }
+    }
+}
+
+/// Python's modulus for numeric hashes, 2**61 - 1.
+const HASH_MODULUS: u64 = (1 << 61) - 1;
+/// log2 of the modulus plus one.
+const HASH_BITS: u32 = 61;
+
+/// Python never returns -1 from a hash (it means "error" in C); it returns -2 instead.
+fn minus_one_is_minus_two(h: i64) -> i64 {
+    if h == -1 {
+        -2
+    } else {
+        h
+    }
+}
+
+/// `hash(int)`: the value modulo 2**61 - 1, with its sign.
+fn int_hash(i: i64) -> i64 {
+    let reduced = (i.unsigned_abs() % HASH_MODULUS) as i64;
+    minus_one_is_minus_two(if i < 0 { -reduced } else { reduced })
+}
+
+/// `_Py_HashDouble`: equal to `hash(int)` for integral floats, the same modular reduction otherwise.
+fn float_hash(v: f64) -> i64 {
+    if v.is_infinite() {
+        return if v > 0.0 { 314_159 } else { -314_159 };
+    }
+    if v.is_nan() {
+        // Python hashes NaN by object identity; any fixed value will do here.
+        return 0;
+    }
+    let (mut m, mut e) = frexp(v);
+    let sign: i64 = if m < 0.0 {
+        m = -m;
+        -1
+    } else {
+        1
+    };
+    let mut x: u64 = 0;
+    while m != 0.0 {
+        x = ((x << 28) & HASH_MODULUS) | (x >> (HASH_BITS - 28));
+        m *= 268_435_456.0; // 2**28
+        e -= 28;
+        let y = m as u64;
+        m -= y as f64;
+        x += y;
+        if x >= HASH_MODULUS {
+            x -= HASH_MODULUS;
+        }
+    }
+    let bits = HASH_BITS as i32;
+    let e = if e >= 0 {
+        e % bits
+    } else {
+        bits - 1 - ((-1 - e) % bits)
+    } as u32;
+    x = ((x << e) & HASH_MODULUS) | (x >> (HASH_BITS - e));
+    minus_one_is_minus_two((x as i64).wrapping_mul(sign))
+}
+
+/// C's `frexp`: `v = m * 2**e` with `0.5 <= |m| < 1` (or m = 0).
+fn frexp(v: f64) -> (f64, i32) {
+    if v == 0.0 {
+        return (v, 0);
+    }
+    let bits = v.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    if exponent == 0 {
+        // Subnormal: scale into the normal range first.
+        let (m, e) = frexp(v * f64::powi(2.0, 64));
+        return (m, e - 64);
+    }
+    let m = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+    (m, exponent - 1022)
+}
+
+/// CPython 3.11's `tuplehash` (an xxHash variant over the items' hashes).
+fn tuple_hash(items: &[Value]) -> i64 {
+    const PRIME_1: u64 = 11_400_714_785_074_694_791;
+    const PRIME_2: u64 = 14_029_467_366_897_019_727;
+    const PRIME_5: u64 = 2_870_177_450_012_600_261;
+    let mut acc = PRIME_5;
+    for item in items {
+        let lane = item.py_hash() as u64;
+        acc = acc.wrapping_add(lane.wrapping_mul(PRIME_2));
+        acc = acc.rotate_left(31);
+        acc = acc.wrapping_mul(PRIME_1);
+    }
+    acc = acc.wrapping_add((items.len() as u64) ^ (PRIME_5 ^ 3_527_539));
+    if acc == u64::MAX {
+        1_546_275_796
+    } else {
+        acc as i64
+    }
+}
+
+/// A CPython 3.11 `set` built by `add` alone (as Tracr builds its value sets): iteration follows
+/// the hash table's slots, and of two equal values (`1`, `1.0`, `True`) the first added stays.
+#[derive(Debug, Clone)]
+pub struct PySet {
+    table: Vec<Option<(u64, Value)>>,
+    fill: usize,
+}
+
+impl Default for PySet {
+    fn default() -> Self {
+        PySet::new()
+    }
+}
+
+impl PySet {
+    /// Linear probes before CPython jumps elsewhere (`LINEAR_PROBES`).
+    const LINEAR_PROBES: usize = 9;
+    /// `PERTURB_SHIFT`.
+    const PERTURB_SHIFT: u32 = 5;
+
+    /// An empty set (8 slots, as `set()`).
+    pub fn new() -> Self {
+        PySet {
+            table: vec![None; 8],
+            fill: 0,
+        }
+    }
+
+    /// `set.add(value)`: a no-op when an equal value is there.
+    pub fn add(&mut self, value: Value) {
+        let hash = value.py_hash() as u64;
+        let mask = self.table.len() - 1;
+        let mut i = (hash as usize) & mask;
+        let mut perturb = hash;
+        loop {
+            let probes = if i + Self::LINEAR_PROBES <= mask {
+                Self::LINEAR_PROBES
+            } else {
+                0
+            };
+            for slot in i..=i + probes {
+                match &self.table[slot] {
+                    None => {
+                        self.table[slot] = Some((hash, value));
+                        self.fill += 1;
+                        if self.fill * 5 >= mask * 3 {
+                            let used = self.fill;
+                            self.resize(if used > 50_000 { used * 2 } else { used * 4 });
+                        }
+                        return;
+                    }
+                    Some((h, existing)) if *h == hash && *existing == value => return,
+                    Some(_) => {}
+                }
+            }
+            perturb >>= Self::PERTURB_SHIFT;
+            i = (i
+                .wrapping_mul(5)
+                .wrapping_add(1)
+                .wrapping_add(perturb as usize))
+                & mask;
+        }
+    }
+
+    /// `set_table_resize`: the smallest power of two above `min_used`, refilled in slot order.
+    fn resize(&mut self, min_used: usize) {
+        let mut size = 8;
+        while size <= min_used {
+            size <<= 1;
+        }
+        let old = std::mem::replace(&mut self.table, vec![None; size]);
+        let mask = size - 1;
+        for (hash, value) in old.into_iter().flatten() {
+            let mut i = (hash as usize) & mask;
+            let mut perturb = hash;
+            'probe: loop {
+                let probes = if i + Self::LINEAR_PROBES <= mask {
+                    Self::LINEAR_PROBES
+                } else {
+                    0
+                };
+                for slot in i..=i + probes {
+                    if self.table[slot].is_none() {
+                        self.table[slot] = Some((hash, value));
+                        break 'probe;
+                    }
+                }
+                perturb >>= Self::PERTURB_SHIFT;
+                i = (i
+                    .wrapping_mul(5)
+                    .wrapping_add(1)
+                    .wrapping_add(perturb as usize))
+                    & mask;
+            }
+        }
+    }
+
+    /// The values in Python's iteration order.
+    pub fn into_vec(self) -> Vec<Value> {
+        self.table.into_iter().flatten().map(|(_, v)| v).collect()
+    }
+}
+
+impl FromIterator<Value> for PySet {
+    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Self {
+        let mut set = PySet::new();
+        for v in iter {
+            set.add(v);
+        }
+        set
+    }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.py_str())
@@ -299,5 +529,235 @@ mod tests {
         set.insert(t(vec![Value::Bool(true), Value::Float(2.0)]));
         assert!(set.contains(&t(vec![Value::Int(1), Value::Int(2)])));
         assert_eq!(Value::from("it's").py_repr(), "\"it's\"");
+    }
+
+    #[test]
+    fn sets_iterate_and_keep_equal_values_as_cpython_does() {
+        // Each case: values added in order, then the set's iteration order as CPython 3.11.7
+        // printed it (`s = set(); s.add(v) ...; list(s)`). Debug output keeps 1, 1.0 and True apart.
+        let cases: Vec<(Vec<Value>, Vec<Value>)> = vec![
+            (
+                vec![Value::Int(-1), Value::Int(0), Value::Int(1), Value::Int(2)],
+                vec![Value::Int(0), Value::Int(1), Value::Int(2), Value::Int(-1)],
+            ),
+            (
+                vec![Value::Int(0), Value::Int(1), Value::Int(2), Value::Int(-1)],
+                vec![Value::Int(0), Value::Int(1), Value::Int(2), Value::Int(-1)],
+            ),
+            (
+                vec![Value::Float(1.0), Value::Int(1), Value::Bool(true)],
+                vec![Value::Float(1.0)],
+            ),
+            (
+                vec![
+                    Value::Bool(true),
+                    Value::Float(1.0),
+                    Value::Int(2),
+                    Value::Int(-1),
+                ],
+                vec![Value::Bool(true), Value::Int(2), Value::Int(-1)],
+            ),
+            (
+                vec![
+                    Value::Float(2.0),
+                    Value::Float(-2.5e-07),
+                    Value::Tuple(vec![Value::Int(1), Value::Int(1), Value::Bool(true)]),
+                ],
+                vec![
+                    Value::Float(-2.5e-07),
+                    Value::Float(2.0),
+                    Value::Tuple(vec![Value::Int(1), Value::Int(1), Value::Bool(true)]),
+                ],
+            ),
+            (
+                vec![
+                    Value::Int(-5),
+                    Value::Int(9),
+                    Value::Int(-31),
+                    Value::Int(39),
+                    Value::Bool(true),
+                    Value::Int(-40),
+                    Value::Int(-13),
+                    Value::Tuple(vec![Value::Int(3)]),
+                ],
+                vec![
+                    Value::Int(-31),
+                    Value::Bool(true),
+                    Value::Int(39),
+                    Value::Int(9),
+                    Value::Int(-13),
+                    Value::Int(-40),
+                    Value::Int(-5),
+                    Value::Tuple(vec![Value::Int(3)]),
+                ],
+            ),
+            (
+                vec![
+                    Value::Int(-15),
+                    Value::Float(-3.0),
+                    Value::Tuple(vec![Value::Int(-1), Value::Float(0.5), Value::Int(-2)]),
+                    Value::Int(2),
+                    Value::Int(37),
+                    Value::Float(1e+20),
+                    Value::Bool(false),
+                    Value::Float(-2.5e-07),
+                    Value::Float(1e+20),
+                    Value::Int(3114312851643774886),
+                    Value::Bool(true),
+                    Value::Float(-4.0),
+                ],
+                vec![
+                    Value::Bool(false),
+                    Value::Bool(true),
+                    Value::Int(2),
+                    Value::Int(37),
+                    Value::Int(3114312851643774886),
+                    Value::Float(1e+20),
+                    Value::Int(-15),
+                    Value::Float(-2.5e-07),
+                    Value::Tuple(vec![Value::Int(-1), Value::Float(0.5), Value::Int(-2)]),
+                    Value::Float(-4.0),
+                    Value::Float(-3.0),
+                ],
+            ),
+            (
+                vec![
+                    Value::Tuple(vec![
+                        Value::Bool(true),
+                        Value::Bool(true),
+                        Value::Float(0.5),
+                    ]),
+                    Value::Int(7),
+                    Value::Tuple(vec![]),
+                    Value::Bool(true),
+                    Value::Int(25),
+                    Value::Float(123456789.125),
+                    Value::Int(0),
+                    Value::Int(-30),
+                    Value::Float(-0.14285714285714285),
+                    Value::Int(36),
+                    Value::Float(123456789.125),
+                    Value::Int(-8),
+                    Value::Float(2.0),
+                    Value::Int(-2203061065086803832),
+                    Value::Tuple(vec![Value::Float(0.5)]),
+                    Value::Int(15),
+                    Value::Bool(true),
+                    Value::Int(-2006961276110447555),
+                    Value::Float(-2.5e-07),
+                    Value::Tuple(vec![Value::Float(0.5), Value::Float(0.5)]),
+                ],
+                vec![
+                    Value::Int(0),
+                    Value::Bool(true),
+                    Value::Int(-30),
+                    Value::Float(-0.14285714285714285),
+                    Value::Tuple(vec![
+                        Value::Bool(true),
+                        Value::Bool(true),
+                        Value::Float(0.5),
+                    ]),
+                    Value::Int(36),
+                    Value::Float(2.0),
+                    Value::Int(7),
+                    Value::Int(-2203061065086803832),
+                    Value::Tuple(vec![Value::Float(0.5)]),
+                    Value::Tuple(vec![Value::Float(0.5), Value::Float(0.5)]),
+                    Value::Int(15),
+                    Value::Float(-2.5e-07),
+                    Value::Float(123456789.125),
+                    Value::Int(-8),
+                    Value::Int(25),
+                    Value::Tuple(vec![]),
+                    Value::Int(-2006961276110447555),
+                ],
+            ),
+            (
+                vec![
+                    Value::Bool(true),
+                    Value::Int(28),
+                    Value::Tuple(vec![Value::Float(0.5), Value::Int(-2), Value::Float(0.5)]),
+                    Value::Float(1e+20),
+                    Value::Float(123456789.125),
+                    Value::Float(1e+20),
+                    Value::Tuple(vec![Value::Int(2), Value::Int(1)]),
+                    Value::Float(1e+20),
+                    Value::Float(1e+20),
+                    Value::Float(-2.5e-07),
+                    Value::Tuple(vec![Value::Int(1), Value::Int(1)]),
+                    Value::Int(6),
+                    Value::Tuple(vec![
+                        Value::Bool(true),
+                        Value::Bool(true),
+                        Value::Bool(true),
+                    ]),
+                    Value::Bool(false),
+                    Value::Int(30),
+                    Value::Int(381959531792019878),
+                    Value::Float(123456789.125),
+                    Value::Bool(true),
+                    Value::Int(-17),
+                    Value::Float(-2.0),
+                    Value::Int(-23),
+                    Value::Int(-17),
+                    Value::Float(-2.5e-07),
+                    Value::Bool(true),
+                ],
+                vec![
+                    Value::Bool(false),
+                    Value::Bool(true),
+                    Value::Tuple(vec![Value::Int(2), Value::Int(1)]),
+                    Value::Int(6),
+                    Value::Int(381959531792019878),
+                    Value::Int(-23),
+                    Value::Tuple(vec![Value::Int(1), Value::Int(1)]),
+                    Value::Float(1e+20),
+                    Value::Int(-17),
+                    Value::Float(-2.5e-07),
+                    Value::Float(123456789.125),
+                    Value::Float(-2.0),
+                    Value::Tuple(vec![Value::Float(0.5), Value::Int(-2), Value::Float(0.5)]),
+                    Value::Int(28),
+                    Value::Tuple(vec![
+                        Value::Bool(true),
+                        Value::Bool(true),
+                        Value::Bool(true),
+                    ]),
+                    Value::Int(30),
+                ],
+            ),
+        ];
+        for (added, expected) in cases {
+            let got = added.iter().cloned().collect::<PySet>().into_vec();
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{expected:?}"),
+                "iterating the set built from {added:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_hash_as_in_cpython() {
+        // hash() values printed by CPython 3.11.7.
+        let cases = [
+            (Value::Int(-1), -2),
+            (Value::Int(-2), -2),
+            (Value::Bool(true), 1),
+            (Value::Float(1.0), 1),
+            (Value::Float(0.5), 1152921504606846976),
+            (Value::Float(-2.5e-7), -976437270670017967),
+            (Value::Float(1e20), 848750603811160107),
+            (Value::Int(1 << 62), 2),
+            (Value::Int(i64::MIN), -4),
+            (
+                Value::Tuple(vec![Value::Int(1), Value::Int(2)]),
+                -3550055125485641917,
+            ),
+            (Value::Tuple(vec![]), 5740354900026072187),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(value.py_hash(), expected, "hash({value:?})");
+        }
     }
 }

@@ -50,9 +50,13 @@ impl Linear {
         let output_space = join_vector_spaces(&outputs);
         let mut matrix = Array2::zeros((input_space.num_dims(), output_space.num_dims()));
         for f in fns {
-            let rows: Vec<usize> = index_map(&f.input_space, &input_space);
             let cols: Vec<usize> = index_map(&f.output_space, &output_space);
-            for (i, &r) in rows.iter().enumerate() {
+            // Tracr's action reads one row per joint direction (the one `index_by_direction` names),
+            // so a direction a part's input space lists twice (LinearSequenceMap(x, x)) counts once.
+            for (r, d) in input_space.basis().iter().enumerate() {
+                let Some(i) = f.input_space.index_of(d) else {
+                    continue;
+                };
                 for (j, &c) in cols.iter().enumerate() {
                     matrix[[r, c]] += f.matrix[[i, j]];
                 }
@@ -166,6 +170,20 @@ mod tests {
         let h = Linear::combine_in_parallel(&[&f, &g]);
         assert_eq!(h.input_space.labels(), ["a", "b", "c"]);
         assert_eq!(h.matrix, array![[1.0], [12.0], [20.0]]);
+    }
+
+    #[test]
+    fn combine_in_parallel_reads_a_repeated_input_direction_once() {
+        // Tracr's LinearSequenceMap(x, x) builds its input space as [x, x]: two equal rows.
+        let xx = VectorSpace::new(vec![BasisDirection::named("x"), BasisDirection::named("x")]);
+        let f = Linear {
+            input_space: xx,
+            output_space: VectorSpace::from_names(&["h1", "h2"]),
+            matrix: array![[1.0, -1.0], [1.0, -1.0]],
+        };
+        let h = Linear::combine_in_parallel(&[&f]);
+        assert_eq!(h.input_space.labels(), ["x"]);
+        assert_eq!(h.matrix, array![[1.0, -1.0]], "combined {:?}", h.matrix);
     }
 
     #[test]

@@ -283,9 +283,16 @@ impl Predicate {
             Predicate::Comparison(c) => c.apply(key, query),
             Predicate::Custom(f) => f.call(key, query),
             Predicate::Not(p) => Ok(!p.apply(key, query)?),
-            // Python's `and`/`or` short-circuit, so the second predicate may never run.
-            Predicate::And(p, q) => Ok(p.apply(key, query)? && q.apply(key, query)?),
-            Predicate::Or(p, q) => Ok(p.apply(key, query)? || q.apply(key, query)?),
+            // Tracr's merged predicate is `combine(fst(k, q), snd(k, q))`: both are called (so an
+            // error in the second is raised) before `and`/`or` sees their results.
+            Predicate::And(p, q) => {
+                let (l, r) = (p.apply(key, query)?, q.apply(key, query)?);
+                Ok(l && r)
+            }
+            Predicate::Or(p, q) => {
+                let (l, r) = (p.apply(key, query)?, q.apply(key, query)?);
+                Ok(l || r)
+            }
             Predicate::FixedKey(p, fill) => p.apply(fill, query),
             Predicate::FixedQuery(p, fill) => p.apply(key, fill),
         }
