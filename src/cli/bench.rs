@@ -10,7 +10,11 @@ use crate::backend::candle::{CandleBackend, CandleDevice};
 use crate::backend::ndarray::NdarrayBackend;
 use crate::backend::Backend;
 use crate::error::Result;
+use crate::forward::MaskedForward;
 use crate::masks::layout::ParameterLayout;
+use crate::methods::acdc::{self, AcdcRunner};
+use crate::methods::eap::{time_against_forward_backward, EapTiming};
+use crate::methods::MethodInput;
 use crate::model::TransformerShape;
 use crate::model::{Activation, Transformer};
 use crate::objective::metric::Metric;
@@ -247,6 +251,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     }
+    if let Some(bar) = &bar {
+        bar.set_message("circuit methods");
+    }
+    let gpt2 = workloads.get(1);
+    lines.extend(method_lines(gpt2)?);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -254,4 +263,74 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         super::emit(&line)?;
     }
     Ok(())
+}
+
+/// Circuit methods against the masked forward they are built on, in this process: one whole ACDC run on
+/// reverse_123 (runner set-up and one pass at τ = 1e-9) against one masked forward over its data, and EAP
+/// (one forward and backward of the linear metric, scores read off) against one masked forward+backward
+/// of the KL, on every library program (zero ablation, all sequences of length max_seq_len) and on the
+/// GPT-2-sized model. Fastest of the repeats, so load spikes count less.
+fn method_lines(gpt2: Option<&Workload>) -> Result<Vec<String>> {
+    let fastest = |times: &[f64]| times.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut lines = vec![
+        String::new(),
+        "| workload | method | ms | baseline | baseline ms | method / baseline |".into(),
+        "|---|---|---|---|---|---|".into(),
+    ];
+    let reverse = ProgramArgs::edge_pruning_reverse().load()?;
+    let ablation = Ablation::Zero;
+    let input = MethodInput {
+        task: &reverse.task,
+        ablation: &ablation,
+    };
+    let all: Vec<usize> = (0..reverse.task.num_examples()).collect();
+    let (mut acdc_times, mut forward_times) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut runner = AcdcRunner::new(&input)?;
+        runner.run(acdc::DEFAULT_TAU)?;
+        acdc_times.push(started.elapsed().as_secs_f64());
+        let mut forward =
+            MaskedForward::new(&reverse.task.model, reverse.task.clean.view(), &ablation)?;
+        let graph = forward.graph().clone();
+        let started = Instant::now();
+        forward.forward(
+            &all,
+            &vec![1.0; graph.num_edges()],
+            &vec![1.0; graph.num_writers()],
+        )?;
+        forward_times.push(started.elapsed().as_secs_f64());
+    }
+    let (acdc_s, forward_s) = (fastest(&acdc_times), fastest(&forward_times));
+    lines.push(format!(
+        "| reverse_123 (94 edges, 27 inputs) | ACDC, whole run at tau 1e-9 | {:.2} | one masked forward | {:.3} | {:.0}x |",
+        acdc_s * 1e3,
+        forward_s * 1e3,
+        acdc_s / forward_s
+    ));
+    for name in tracr::library::names() {
+        let loaded = ProgramArgs::library(name, super::program::AblationKind::Zero).load()?;
+        let timing = time_against_forward_backward(
+            &loaded.task.model,
+            loaded.task.clean.view(),
+            &ablation,
+            3,
+        )?;
+        lines.push(eap_line(name, &timing));
+    }
+    if let Some(workload) = gpt2 {
+        let timing =
+            time_against_forward_backward(&workload.model, workload.inputs.view(), &ablation, 1)?;
+        lines.push(eap_line(&workload.name, &timing));
+    }
+    Ok(lines)
+}
+
+fn eap_line(workload: &str, timing: &EapTiming) -> String {
+    format!(
+        "| {workload} | EAP (all edges) | {:.3} | one masked forward+backward | {:.3} | {:.2}x |",
+        timing.eap_seconds * 1e3,
+        timing.forward_backward_seconds * 1e3,
+        timing.ratio()
+    )
 }
