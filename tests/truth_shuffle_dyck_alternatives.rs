@@ -33,6 +33,7 @@ fn shuffle_dyck_has_the_bos_shortcut_truth_and_the_data_flow_alternative() {
     let options = SearchOptions {
         random_orders: 0,
         swaps: false,
+        max_checks: 20_000,
         ..SearchOptions::default()
     };
     let set = minimal_circuits(&data, &options).unwrap();
