@@ -50,6 +50,9 @@ pub struct SearchOptions {
     /// Largest number of closed subsets of the structural circuit certified one by one (each a forward
     /// over the data); above it the heuristic search runs instead.
     pub exhaustive_limit: usize,
+    /// Also caps the exhaustive search by work: closed subsets × examples (summed over the datasets) at
+    /// most this, since each subset costs a forward over every example.
+    pub exhaustive_work: usize,
     /// Seeded random elimination orders tried by the heuristic search.
     pub random_orders: usize,
     /// Seed of those orders.
@@ -65,7 +68,8 @@ impl Default for SearchOptions {
         // Sized so that `compare --all` (52 searches, each check a forward over up to 10,000 sequences)
         // stays within minutes on 2 cores; the tests that need a deeper search say so.
         Self {
-            exhaustive_limit: 1024,
+            exhaustive_limit: 4096,
+            exhaustive_work: 4096 * 256,
             random_orders: 2,
             seed: 0,
             swaps: true,
@@ -166,8 +170,12 @@ pub fn minimal_circuits(
     let model = &data[0].0.model;
     let graph = EdgeGraph::for_model(model);
     let candidates = structural(model);
-    let closed = count_closed_subsets(&graph, &candidates, options.exhaustive_limit);
-    let (found, complete, search) = if closed <= options.exhaustive_limit {
+    let examples: usize = data.iter().map(|(task, _)| task.num_examples()).sum();
+    let limit = options
+        .exhaustive_limit
+        .min(options.exhaustive_work / examples.max(1));
+    let closed = count_closed_subsets(&graph, &candidates, limit);
+    let (found, complete, search) = if closed <= limit {
         (
             exhaustive(&graph, &candidates, &mut certifiers)?,
             true,
@@ -180,7 +188,7 @@ pub fn minimal_circuits(
             heuristic(&graph, &candidates, &mut certifiers, options)?,
             false,
             SearchKind::Heuristic {
-                closed_subsets_over: options.exhaustive_limit,
+                closed_subsets_over: limit,
             },
         )
     };
