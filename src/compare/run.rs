@@ -13,6 +13,7 @@ use crate::graph::EdgeGraph;
 use crate::methods::{CircuitMethod, MethodInput, MethodOutput};
 use crate::model::OutputKind;
 use crate::objective::metric::LinearMetric;
+use crate::report::edge_names;
 use crate::scores::{
     auc_trapezoid, faithfulness, pessimistic_auc, precision_recall, roc_from_circuits,
     roc_from_scores, RocPoint,
@@ -39,13 +40,7 @@ pub fn truth_summary(graph: &EdgeGraph, truth: &MinimalCircuits) -> TruthSummary
         minimal_circuits: truth
             .circuits
             .iter()
-            .map(|m| {
-                m.circuit
-                    .kept_edge_names(graph)
-                    .into_iter()
-                    .map(String::from)
-                    .collect()
-            })
+            .map(|m| edge_names(graph, &m.circuit))
             .collect(),
         complete: truth.complete,
         smallest: truth.smallest.unwrap_or(0),
@@ -127,11 +122,7 @@ impl<'a> Scorer<'a> {
                 .zip(&output.scores)
                 .map(|(edge, &score)| (edge.clone(), json_number(score)))
                 .collect(),
-            circuit: circuit
-                .kept_edge_names(&self.graph)
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            circuit: edge_names(&self.graph, circuit),
             num_edges: circuit.num_edges(),
             faithful,
             kl: certificate.kl,

@@ -61,14 +61,12 @@ pub fn classify_edges(found: &Circuit, truth: &Circuit) -> Vec<(usize, EdgeClass
         .collect()
 }
 
-/// Edge names of a circuit, in graph order.
+/// Edge names of a circuit, in graph order, as owned strings (see [`Circuit::kept_edge_names`]).
 pub fn edge_names(graph: &EdgeGraph, circuit: &Circuit) -> Vec<String> {
-    graph
-        .edge_names()
-        .iter()
-        .zip(&circuit.edges)
-        .filter(|(_, &on)| on)
-        .map(|(name, _)| name.clone())
+    circuit
+        .kept_edge_names(graph)
+        .into_iter()
+        .map(String::from)
         .collect()
 }
 
