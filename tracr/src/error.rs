@@ -152,6 +152,28 @@ pub enum Error {
         /// The biggest single block: its node's label, kind, shape and size.
         largest: String,
     },
+    /// A safetensors file that the `safetensors` crate cannot parse (truncated, corrupt header,
+    /// offsets outside the file).
+    #[error("not a readable safetensors file: {0}")]
+    Safetensors(String),
+    /// A tensor of a model file that is missing, unexpected, of the wrong dtype or shape, or not finite.
+    #[error("tensor `{name}`: {reason}")]
+    Tensor {
+        /// The tensor's name in the file.
+        name: String,
+        /// What is wrong, with the expected and the found dtype, shape or value.
+        reason: String,
+    },
+    /// A model file (safetensors, or a TransformerLens folder) that cannot be read as a compiled model.
+    #[error("`{path}` is not a {format} model: {source}")]
+    ModelFile {
+        /// The path as given.
+        path: String,
+        /// `safetensors` or `TransformerLens`.
+        format: &'static str,
+        /// What is wrong inside it.
+        source: Box<Error>,
+    },
 }
 
 /// The crate's result type.

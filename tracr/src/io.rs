@@ -204,6 +204,107 @@ pub fn write_all_or_none(outputs: &[(&Path, &[u8])]) -> Result<()> {
     Ok(())
 }
 
+/// Checks, before any long work, that the folder `dir` can be written by
+/// [`write_directory_atomically`] with files named `names`: not `-`, not an existing file, its parent
+/// an existing writable directory, and if it exists it holds nothing but files called `names` (which
+/// will be replaced), so that no one's other files are lost.
+pub fn check_directory_writable(dir: &Path, names: &[&str]) -> Result<()> {
+    if is_stdout(dir) {
+        return Err(write_error(
+            dir,
+            "this format is a folder of files; give a folder name, not `-`",
+        ));
+    }
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            let entries = std::fs::read_dir(dir).map_err(|e| write_error(dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| write_error(dir, e))?;
+                let name = entry.file_name();
+                if !names.iter().any(|n| name == std::ffi::OsStr::new(n)) {
+                    return Err(write_error(
+                        dir,
+                        format!(
+                            "the folder exists and holds `{}`, which is not one of the files                              written here ({}); give a new or empty folder",
+                            name.to_string_lossy(),
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(_) => {
+            return Err(write_error(
+                dir,
+                "it exists and is not a folder; this format writes a folder of files",
+            ))
+        }
+        Err(_) => {}
+    }
+    if dir.file_name().is_none() {
+        return Err(write_error(dir, "the path names no folder"));
+    }
+    let parent = parent_directory(dir);
+    if !parent.is_dir() {
+        return Err(write_error(
+            dir,
+            format!(
+                "the directory `{}` does not exist; create it first",
+                parent.display()
+            ),
+        ));
+    }
+    let probe = temporary_path(dir, "probe");
+    match std::fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(&probe);
+            Ok(())
+        }
+        Err(error) => Err(write_error(dir, error)),
+    }
+}
+
+/// Writes the folder `dir` holding exactly `files` (`(name, bytes)`), all or nothing: the files go
+/// to a temporary folder beside it, which then replaces `dir` by renames. On failure `dir` is left
+/// as it was and nothing else is left behind.
+pub fn write_directory_atomically(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    check_directory_writable(dir, &names)?;
+    let temporary = temporary_path(dir, "tmp");
+    let old = temporary_path(dir, "old");
+    let written = (|| {
+        std::fs::create_dir(&temporary)?;
+        for (name, bytes) in files {
+            let mut file = std::fs::File::create(temporary.join(name))?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+        }
+        Ok::<(), std::io::Error>(())
+    })();
+    if let Err(error) = written {
+        let _ = std::fs::remove_dir_all(&temporary);
+        return Err(write_error(dir, error));
+    }
+    let existed = dir.is_dir();
+    if existed {
+        if let Err(error) = std::fs::rename(dir, &old) {
+            let _ = std::fs::remove_dir_all(&temporary);
+            return Err(write_error(dir, error));
+        }
+    }
+    if let Err(error) = std::fs::rename(&temporary, dir) {
+        if existed {
+            let _ = std::fs::rename(&old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&temporary);
+        return Err(write_error(dir, error));
+    }
+    if existed {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

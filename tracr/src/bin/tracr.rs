@@ -8,14 +8,14 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracr::cli::model_file::{read_model, write_model};
+use tracr::cli::model_file::read_model;
 use tracr::cli::program::{
     load_program, parse_tokens, values_json, LoadError, LoadedProgram, ProgramSource,
 };
 use tracr::cli::run_json::run_to_json;
 use tracr::describe::describe;
 use tracr::error::{Error, Result};
-use tracr::io::check_writable;
+use tracr::formats::{check_output, write_model, ModelFormat};
 use tracr::rasp::text::ProgramSettings;
 
 /// Tracr in Rust: evaluate, check and compile RASP programs; run compiled models.
@@ -157,8 +157,8 @@ struct CompileArgs {
     program: ProgramArgs,
     #[command(flatten)]
     settings: CompilerArgs,
-    /// Write the model here as JSON (the fixtures' `model` schema), atomically; through a
-    /// symlink to its target; `-` is standard output.
+    /// Write the model here (as --format says), atomically; through a symlink to its target; `-` is
+    /// standard output (json, safetensors).
     #[arg(
         short = 'o',
         long = "output",
@@ -166,6 +166,11 @@ struct CompileArgs {
         group = "destination"
     )]
     output: Option<PathBuf>,
+    /// The model file's format: `json` (the fixtures' `model` schema), `safetensors` (float64, our
+    /// names, exact) or `transformerlens` (a folder: model.safetensors, config.json, vocab.json for
+    /// HookedTransformer) [default: safetensors for a `.safetensors` name, else json].
+    #[arg(long, value_name = "FORMAT", requires = "output")]
+    format: Option<ModelFormat>,
     /// Print a table of the model's layers, heads and MLPs and its residual stream.
     #[arg(long, group = "destination")]
     describe: bool,
@@ -174,8 +179,9 @@ struct CompileArgs {
 /// `tracr run`.
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// A model written by `tracr compile -o`.
-    #[arg(value_name = "MODEL.json")]
+    /// A model written by `tracr compile -o`: a `.json` or `.safetensors` file, or a
+    /// TransformerLens folder.
+    #[arg(value_name = "MODEL")]
     model: PathBuf,
     /// The input tokens, comma-separated, without BOS (a leading BOS is accepted and not doubled);
     /// an item that parses as an integer is an integer. Repeat it to run several inputs: one
@@ -201,12 +207,17 @@ fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
         ));
     }
     // Before the work: a path that cannot take the model fails now, not after compiling.
-    if let Some(path) = &args.output {
-        check_writable(path)?;
-    }
+    let output = match &args.output {
+        Some(path) => {
+            let format = ModelFormat::for_output(args.format, path)?;
+            check_output(path, format)?;
+            Some((path, format))
+        }
+        None => None,
+    };
     let model = program.compile()?;
-    if let Some(path) = &args.output {
-        write_model(&model, path)?;
+    if let Some((path, format)) = output {
+        write_model(&model, path, format)?;
         eprintln!(
             "wrote {}: {} layers, {} heads, d_model {}",
             path.display(),

@@ -1,13 +1,20 @@
-//! Model files: a `CompiledModel` in the fixtures' `model` schema, read with errors that name the
-//! file and written atomically so that a reader never sees half a model.
+//! Model files for the command line: a `CompiledModel` read from any of the formats of
+//! [`crate::formats`], with errors that name the file, and written atomically so that a reader
+//! never sees half a model.
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::model::CompiledModel;
 
-/// Reads a model written by `tracr compile` (or a fixture's `model` object).
+/// Reads a model written by `tracr compile` in any format (see [`crate::formats::read_model`]), or a
+/// fixture's `model` object.
 pub fn read_model(path: &Path) -> Result<CompiledModel> {
+    crate::formats::read_model(path)
+}
+
+/// Reads a model written by `tracr compile` as JSON (or a fixture's `model` object).
+pub fn read_json_model(path: &Path) -> Result<CompiledModel> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
         source,
@@ -33,7 +40,5 @@ pub fn read_model(path: &Path) -> Result<CompiledModel> {
 /// Writes the model as JSON to `path` atomically (see [`crate::io::write_atomically`]): on failure any
 /// existing `path` is left as it was.
 pub fn write_model(model: &CompiledModel, path: &Path) -> Result<()> {
-    let mut text = serde_json::to_string(&model.to_json()).expect("JSON values serialise");
-    text.push('\n');
-    crate::io::write_atomically(path, text.as_bytes())
+    crate::formats::write_json(model, path)
 }

@@ -86,6 +86,59 @@ fn param(w: &Array2<f64>, b: &Array1<f64>) -> Json {
     json!({"b": b.to_vec(), "w": matrix_to_json(w)})
 }
 
+/// The names of every weight tensor of a model with `num_layers` layers, as the safetensors format
+/// stores them: haiku's parameter names with `/w` or `/b` (`transformer/layer_0/attn/query/w`).
+pub fn tensor_names(num_layers: usize) -> Vec<String> {
+    let mut names = vec![
+        "token_embed/embeddings".to_string(),
+        "pos_embed/embeddings".to_string(),
+    ];
+    for i in 0..num_layers {
+        for module in [
+            "attn/query",
+            "attn/key",
+            "attn/value",
+            "attn/linear",
+            "mlp/linear_1",
+            "mlp/linear_2",
+        ] {
+            names.push(format!("transformer/layer_{i}/{module}/w"));
+            names.push(format!("transformer/layer_{i}/{module}/b"));
+        }
+    }
+    names
+}
+
+/// Where a reader takes the weights from, by their [`tensor_names`].
+pub(crate) trait WeightSource {
+    /// The matrix called `name`.
+    fn matrix(&self, name: &str) -> Result<Array2<f64>>;
+    /// The vector called `name`.
+    fn vector(&self, name: &str) -> Result<Array1<f64>>;
+}
+
+/// The `weights` object of the JSON schema: `{"transformer/layer_0/attn/query": {"w", "b"}, ...}`.
+struct JsonWeights<'a>(&'a Json);
+
+impl JsonWeights<'_> {
+    /// The JSON module name and field for a tensor name (`.../query/w` -> `.../query`, `w`).
+    fn locate(name: &str) -> (&str, &str) {
+        name.rsplit_once('/').unwrap_or((name, ""))
+    }
+}
+
+impl WeightSource for JsonWeights<'_> {
+    fn matrix(&self, name: &str) -> Result<Array2<f64>> {
+        let (module, key) = Self::locate(name);
+        matrix(field(field(self.0, module)?, key)?, module)
+    }
+
+    fn vector(&self, name: &str) -> Result<Array1<f64>> {
+        let (module, key) = Self::locate(name);
+        vector(field(field(self.0, module)?, key)?, module)
+    }
+}
+
 impl CompiledModel {
     /// The model in the fixtures' `model` schema (weights as nested lists under haiku names).
     pub fn to_json(&self) -> Json {
@@ -154,6 +207,12 @@ impl CompiledModel {
 
     /// Reads a model from the fixtures' `model` schema, checking every shape against the config.
     pub fn from_json(json: &Json) -> Result<CompiledModel> {
+        CompiledModel::from_header(json, &JsonWeights(field(json, "weights")?))
+    }
+
+    /// Builds a model from the fixtures' `model` schema less its weights (the `header`), taking the
+    /// weights from `source` by their tensor names ([`tensor_names`]); checks every shape and value.
+    pub(crate) fn from_header(json: &Json, source: &dyn WeightSource) -> Result<CompiledModel> {
         let config: ModelConfig = parse(json, "config")?;
         let layers: Vec<ModuleInfo> = parse(json, "layers")?;
         let enc = field(json, "input_encoding")?;
@@ -175,13 +234,8 @@ impl CompiledModel {
                 )))
             }
         };
-        let weights = field(json, "weights")?;
-        let w = |name: &str| -> Result<Array2<f64>> {
-            matrix(field(field(weights, name)?, "w")?, name)
-        };
-        let b = |name: &str| -> Result<Array1<f64>> {
-            vector(field(field(weights, name)?, "b")?, name)
-        };
+        let w = |name: &str| source.matrix(&format!("{name}/w"));
+        let b = |name: &str| source.vector(&format!("{name}/b"));
         let mut layer_weights = Vec::new();
         for i in 0..config.num_layers {
             let p = format!("transformer/layer_{i}");
@@ -214,19 +268,42 @@ impl CompiledModel {
             input_encoding,
             output_encoding,
             layers,
-            token_embed: matrix(
-                field(field(weights, "token_embed")?, "embeddings")?,
-                "token_embed",
-            )?,
-            pos_embed: matrix(
-                field(field(weights, "pos_embed")?, "embeddings")?,
-                "pos_embed",
-            )?,
+            token_embed: source.matrix("token_embed/embeddings")?,
+            pos_embed: source.matrix("pos_embed/embeddings")?,
             weights: layer_weights,
             config,
         };
         model.check_shapes()?;
         Ok(model)
+    }
+
+    /// The document [`CompiledModel::to_json`] writes, less its `weights`: everything but the
+    /// numbers, which other formats store as tensors.
+    pub fn header_json(&self) -> Json {
+        let mut json = self.clone_without_weights().to_json();
+        if let Json::Object(map) = &mut json {
+            map.remove("weights");
+        }
+        json
+    }
+
+    /// The model with no weights, so that `to_json` builds no tree of numbers.
+    fn clone_without_weights(&self) -> CompiledModel {
+        CompiledModel {
+            config: self.config.clone(),
+            residual_labels: self.residual_labels.clone(),
+            tokens_labels: self.tokens_labels.clone(),
+            indices_labels: self.indices_labels.clone(),
+            output_labels: self.output_labels.clone(),
+            output_residual_indices: self.output_residual_indices.clone(),
+            categorical_output: self.categorical_output,
+            input_encoding: self.input_encoding.clone(),
+            output_encoding: self.output_encoding.clone(),
+            layers: self.layers.clone(),
+            token_embed: Array2::zeros((0, 0)),
+            pos_embed: Array2::zeros((0, 0)),
+            weights: Vec::new(),
+        }
     }
 
     /// Errors unless every weight has the shape the config implies.

@@ -5,6 +5,8 @@ mod json;
 mod sparse;
 
 pub use forward::{ModelOutput, Trace};
+pub use json::tensor_names;
+pub(crate) use json::WeightSource;
 pub use sparse::SparseModel;
 
 use ndarray::{Array1, Array2};

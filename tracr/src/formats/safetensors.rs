@@ -1,0 +1,272 @@
+//! The model as a safetensors file (Hugging Face's format): every weight as a float64 tensor under
+//! our own names (haiku's, as in the JSON: `transformer/layer_0/attn/query/w`), and everything else
+//! the model needs (config, residual labels, layers, input and output encodings) as the JSON
+//! document less its weights, in the file's `__metadata__` under `tracr_model`.
+//!
+//! float64 because the compiled weights are f64 in memory (numerical MLPs hold slopes such as
+//! `mlp_exactness / step` that float32 rounds): JSON -> safetensors -> JSON is then the identity,
+//! bit for bit. The TransformerLens export is float32, as TransformerLens computes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use ndarray::{Array1, Array2};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::error::{Error, Result};
+use crate::model::{tensor_names, CompiledModel, WeightSource};
+
+/// The `__metadata__` key holding the model's JSON document without weights.
+pub const METADATA_MODEL_KEY: &str = "tracr_model";
+/// The `__metadata__` key naming the format, so that a reader can tell our files from others.
+pub const METADATA_FORMAT_KEY: &str = "format";
+/// The value of [`METADATA_FORMAT_KEY`] in files this module writes.
+pub const FORMAT_NAME: &str = "tracr-compiled-model/1";
+
+/// The model as safetensors bytes (float64 tensors, the rest in the metadata).
+pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut push2 = |name: String, array: &Array2<f64>| {
+        tensors.push((name, array.shape().to_vec(), f64_bytes(array.iter())));
+    };
+    push2("token_embed/embeddings".into(), &model.token_embed);
+    push2("pos_embed/embeddings".into(), &model.pos_embed);
+    let mut vectors: Vec<(String, &Array1<f64>)> = Vec::new();
+    for (i, layer) in model.weights.iter().enumerate() {
+        let (a, m) = (&layer.attn, &layer.mlp);
+        let p = format!("transformer/layer_{i}");
+        for (module, w, b) in [
+            ("attn/query", &a.query, &a.query_bias),
+            ("attn/key", &a.key, &a.key_bias),
+            ("attn/value", &a.value, &a.value_bias),
+            ("attn/linear", &a.output, &a.output_bias),
+            ("mlp/linear_1", &m.hidden, &m.hidden_bias),
+            ("mlp/linear_2", &m.output, &m.output_bias),
+        ] {
+            push2(format!("{p}/{module}/w"), w);
+            vectors.push((format!("{p}/{module}/b"), b));
+        }
+    }
+    for (name, vector) in vectors {
+        tensors.push((name, vec![vector.len()], f64_bytes(vector.iter())));
+    }
+    let metadata = HashMap::from([
+        (METADATA_FORMAT_KEY.to_string(), FORMAT_NAME.to_string()),
+        (
+            METADATA_MODEL_KEY.to_string(),
+            model.header_json().to_string(),
+        ),
+    ]);
+    serialize(&tensors, Dtype::F64, metadata)
+}
+
+/// Writes the model as safetensors to `path` atomically (`-` is standard output).
+pub fn write_safetensors(model: &CompiledModel, path: &Path) -> Result<()> {
+    crate::io::write_atomically(path, &to_safetensors_bytes(model)?)
+}
+
+/// Reads a model from safetensors bytes written by [`to_safetensors_bytes`].
+pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<CompiledModel> {
+    let file = TensorFile::parse(bytes)?;
+    match file.metadata(METADATA_FORMAT_KEY) {
+        Some(FORMAT_NAME) => {}
+        Some(other) => {
+            return Err(Error::Safetensors(format!(
+                "its metadata says format `{other}`, not `{FORMAT_NAME}`; write one with \
+                 `tracr compile ... --format safetensors -o FILE.safetensors`"
+            )))
+        }
+        None => {
+            return Err(Error::Safetensors(format!(
+                "it has no `{METADATA_FORMAT_KEY}: {FORMAT_NAME}` metadata, so it was not written \
+                 by `tracr compile --format safetensors` (a TransformerLens export is a folder: \
+                 give the folder)"
+            )))
+        }
+    }
+    let header = file.header_json()?;
+    let model = CompiledModel::from_header(&header, &F64Weights(&file))?;
+    file.check_names(&tensor_names(model.config.num_layers))?;
+    Ok(model)
+}
+
+/// Reads a model written by `tracr compile --format safetensors`.
+pub fn read_safetensors(path: &Path) -> Result<CompiledModel> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    from_safetensors_bytes(&bytes).map_err(|e| Error::ModelFile {
+        path: path.display().to_string(),
+        format: "safetensors",
+        source: Box::new(e),
+    })
+}
+
+/// Little-endian bytes of f64 values.
+fn f64_bytes<'a>(values: impl Iterator<Item = &'a f64>) -> Vec<u8> {
+    values.flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Little-endian bytes of values rounded to f32.
+pub(crate) fn f32_bytes(values: impl Iterator<Item = f64>) -> Vec<u8> {
+    values.flat_map(|x| (x as f32).to_le_bytes()).collect()
+}
+
+/// Serialises `(name, shape, bytes)` tensors of one dtype with the `safetensors` crate.
+pub(crate) fn serialize(
+    tensors: &[(String, Vec<usize>, Vec<u8>)],
+    dtype: Dtype,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(dtype, shape.clone(), bytes)
+                .map(|view| (name.as_str(), view))
+                .map_err(|e| Error::Tensor {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Safetensors(e.to_string()))
+}
+
+/// A parsed safetensors file: tensors decoded to f64 on request, with checks that name the tensor.
+pub(crate) struct TensorFile<'a> {
+    tensors: SafeTensors<'a>,
+    metadata: HashMap<String, String>,
+}
+
+impl<'a> TensorFile<'a> {
+    /// Parses the header and checks the offsets (truncated and corrupt files fail here).
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<TensorFile<'a>> {
+        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| {
+            Error::Safetensors(format!("{e} (the file is truncated or not safetensors)"))
+        })?;
+        let tensors =
+            SafeTensors::deserialize(bytes).map_err(|e| Error::Safetensors(e.to_string()))?;
+        Ok(TensorFile {
+            tensors,
+            metadata: metadata.metadata().clone().unwrap_or_default(),
+        })
+    }
+
+    /// A `__metadata__` entry.
+    pub(crate) fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
+    }
+
+    /// The model's JSON document without weights, from the metadata.
+    pub(crate) fn header_json(&self) -> Result<serde_json::Value> {
+        let text = self.metadata(METADATA_MODEL_KEY).ok_or_else(|| {
+            Error::Safetensors(format!(
+                "no `{METADATA_MODEL_KEY}` entry in its metadata (the residual labels, layers and \
+                 encodings of the model are kept there)"
+            ))
+        })?;
+        serde_json::from_str(text).map_err(|e| {
+            Error::Json(format!(
+                "the metadata's `{METADATA_MODEL_KEY}` is not JSON: {e}"
+            ))
+        })
+    }
+
+    /// The tensor `name` as f64 values and its shape; its dtype must be one of `dtypes` and every
+    /// value finite.
+    pub(crate) fn values(&self, name: &str, dtypes: &[Dtype]) -> Result<(Vec<f64>, Vec<usize>)> {
+        let view = self.tensors.tensor(name).map_err(|_| Error::Tensor {
+            name: name.to_string(),
+            reason: "missing from the file".into(),
+        })?;
+        let dtype = view.dtype();
+        if !dtypes.contains(&dtype) {
+            let valid: Vec<String> = dtypes.iter().map(|d| format!("{d:?}")).collect();
+            return Err(Error::Tensor {
+                name: name.to_string(),
+                reason: format!("dtype is {dtype:?}; expected {}", valid.join(" or ")),
+            });
+        }
+        let values: Vec<f64> = match dtype {
+            Dtype::F64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+            Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes"))))
+                .collect(),
+            other => unreachable!("only f32 and f64 are ever accepted, not {other:?}"),
+        };
+        if let Some(index) = values.iter().position(|x| !x.is_finite()) {
+            return Err(Error::Tensor {
+                name: name.to_string(),
+                reason: format!(
+                    "holds {} at flat index {index} (shape {:?}); weights must be finite",
+                    values[index],
+                    view.shape()
+                ),
+            });
+        }
+        Ok((values, view.shape().to_vec()))
+    }
+
+    /// The tensor `name` as a matrix (it must have two dimensions).
+    pub(crate) fn matrix(&self, name: &str, dtypes: &[Dtype]) -> Result<Array2<f64>> {
+        let (values, shape) = self.values(name, dtypes)?;
+        match shape.as_slice() {
+            &[rows, cols] => Ok(Array2::from_shape_vec((rows, cols), values)
+                .expect("safetensors checked the data length")),
+            _ => Err(Error::Tensor {
+                name: name.to_string(),
+                reason: format!("has shape {shape:?}; expected a matrix (two dimensions)"),
+            }),
+        }
+    }
+
+    /// The tensor `name` as a vector (it must have one dimension).
+    pub(crate) fn vector(&self, name: &str, dtypes: &[Dtype]) -> Result<Array1<f64>> {
+        let (values, shape) = self.values(name, dtypes)?;
+        if shape.len() != 1 {
+            return Err(Error::Tensor {
+                name: name.to_string(),
+                reason: format!("has shape {shape:?}; expected a vector (one dimension)"),
+            });
+        }
+        Ok(Array1::from(values))
+    }
+
+    /// Errors on the first tensor the file holds that `expected` does not list.
+    pub(crate) fn check_names(&self, expected: &[String]) -> Result<()> {
+        let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
+        let mut found: Vec<&str> = self.tensors.names();
+        found.sort_unstable();
+        match found.iter().find(|name| !expected.contains(*name)) {
+            Some(extra) => Err(Error::Tensor {
+                name: (*extra).to_string(),
+                reason: format!(
+                    "not part of this model ({} layers): the file should hold exactly {} tensors",
+                    expected.len().saturating_sub(2) / 12,
+                    expected.len()
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Our own format's tensors: float64 only, exactly as written.
+struct F64Weights<'f, 'a>(&'f TensorFile<'a>);
+
+impl WeightSource for F64Weights<'_, '_> {
+    fn matrix(&self, name: &str) -> Result<Array2<f64>> {
+        self.0.matrix(name, &[Dtype::F64])
+    }
+
+    fn vector(&self, name: &str) -> Result<Array1<f64>> {
+        self.0.vector(name, &[Dtype::F64])
+    }
+}

@@ -1,0 +1,129 @@
+//! Every library program survives each model file format: JSON -> safetensors -> JSON is the identity
+//! bit for bit (float64 tensors), and the TransformerLens folder reads back as the same model with
+//! its weights rounded to float32, padding for empty heads and MLPs removed.
+
+use tracr::formats::json::from_json_bytes;
+use tracr::formats::safetensors::from_safetensors_bytes;
+use tracr::formats::transformerlens::{from_transformerlens_bytes, transformerlens_files};
+use tracr::formats::{read_model, to_json_bytes, to_safetensors_bytes, write_model, ModelFormat};
+use tracr::library::registry;
+use tracr::model::CompiledModel;
+use tracr::{compile, CompileOptions};
+
+fn library_models() -> Vec<(&'static str, CompiledModel)> {
+    registry()
+        .into_iter()
+        .map(|program| {
+            let options = CompileOptions {
+                causal: program.causal,
+                ..CompileOptions::default()
+            };
+            let model = compile(
+                &program.program,
+                &program.vocab,
+                program.max_seq_len,
+                &options,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", program.name));
+            (program.name, model)
+        })
+        .collect()
+}
+
+/// The model with every weight rounded to float32, as a TransformerLens export stores it.
+fn rounded_to_f32(model: &CompiledModel) -> CompiledModel {
+    let round = |x: &mut f64| *x = f64::from(*x as f32);
+    let mut model = model.clone();
+    model.token_embed.map_inplace(round);
+    model.pos_embed.map_inplace(round);
+    for layer in &mut model.weights {
+        let (a, m) = (&mut layer.attn, &mut layer.mlp);
+        for w in [
+            &mut a.query,
+            &mut a.key,
+            &mut a.value,
+            &mut a.output,
+            &mut m.hidden,
+            &mut m.output,
+        ] {
+            w.map_inplace(round);
+        }
+        for b in [
+            &mut a.query_bias,
+            &mut a.key_bias,
+            &mut a.value_bias,
+            &mut a.output_bias,
+            &mut m.hidden_bias,
+            &mut m.output_bias,
+        ] {
+            b.map_inplace(round);
+        }
+    }
+    model
+}
+
+#[test]
+fn json_to_safetensors_to_json_is_the_identity_for_every_library_program() {
+    for (name, model) in library_models() {
+        let json = to_json_bytes(&model);
+        let from_json = from_json_bytes(&json).unwrap();
+        let safetensors = to_safetensors_bytes(&from_json).unwrap();
+        let back = from_safetensors_bytes(&safetensors)
+            .unwrap_or_else(|e| panic!("{name}: reading our own safetensors: {e}"));
+        assert!(
+            back == model,
+            "{name}: the safetensors round trip changed the model"
+        );
+        assert!(
+            to_json_bytes(&back) == json,
+            "{name}: JSON written after the safetensors round trip differs from the first JSON"
+        );
+    }
+}
+
+#[test]
+fn transformerlens_folders_read_back_as_the_model_rounded_to_float32() {
+    for (name, model) in library_models() {
+        let files = transformerlens_files(&model, name).unwrap();
+        let [(_, weights), (_, config), (_, vocab)] = files.as_slice() else {
+            panic!("{name}: expected three files, got {}", files.len());
+        };
+        let back = from_transformerlens_bytes(weights, config, vocab)
+            .unwrap_or_else(|e| panic!("{name}: reading our own TransformerLens export: {e}"));
+        assert!(
+            back == rounded_to_f32(&model),
+            "{name}: the TransformerLens folder does not read back as the float32-rounded model"
+        );
+    }
+}
+
+#[test]
+fn every_format_written_to_disk_is_read_back_by_read_model() {
+    let dir = std::env::temp_dir().join(format!("tracr-formats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (name, model) = library_models()
+        .into_iter()
+        .find(|(n, _)| *n == "sort_freq")
+        .unwrap();
+    for (format, file) in [
+        (ModelFormat::Json, "m.json"),
+        (ModelFormat::Safetensors, "m.safetensors"),
+        (ModelFormat::Safetensors, "m.bin"),
+        (ModelFormat::Json, "m.model"),
+        (ModelFormat::TransformerLens, "m_tl"),
+    ] {
+        let path = dir.join(file);
+        write_model(&model, &path, format).unwrap();
+        let back = read_model(&path).unwrap_or_else(|e| panic!("{name} as {file}: {e}"));
+        let expected = match format {
+            ModelFormat::TransformerLens => rounded_to_f32(&model),
+            _ => model.clone(),
+        };
+        assert!(
+            back == expected,
+            "{name}: {file} ({format:?}) read back differently"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
