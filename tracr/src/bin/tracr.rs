@@ -15,6 +15,7 @@ use tracr::cli::program::{
 use tracr::cli::run_json::run_to_json;
 use tracr::describe::describe;
 use tracr::error::{Error, Result};
+use tracr::formats::bench::{bench_formats, render, BenchOptions};
 use tracr::formats::{check_output, write_model, ModelFormat};
 use tracr::rasp::text::ProgramSettings;
 
@@ -39,6 +40,22 @@ enum Command {
     Compile(CompileArgs),
     /// Run a compiled model on one input and print the decoded output as JSON.
     Run(RunArgs),
+    /// Time writing and reading each model file format for every library program (a table).
+    Bench(BenchArgs),
+}
+
+/// `tracr bench`.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Runs per measurement; the median is reported.
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    runs: usize,
+    /// Only these library programs, comma-separated (default: all).
+    #[arg(long, value_name = "a,b", value_delimiter = ',')]
+    programs: Vec<String>,
+    /// Skip timing whole `tracr compile` processes.
+    #[arg(long)]
+    no_process: bool,
 }
 
 /// Which program: a library program by name, or a `.rasp` file.
@@ -253,6 +270,33 @@ fn run_run(args: &RunArgs) -> std::result::Result<String, String> {
     Ok(lines.join("\n"))
 }
 
+/// Times every format (see [`tracr::formats::bench`]), printing a line per program on stderr.
+fn run_bench(args: &BenchArgs) -> Result<String> {
+    let options = BenchOptions {
+        runs: args.runs,
+        programs: args.programs.clone(),
+        tracr_binary: if args.no_process {
+            None
+        } else {
+            std::env::current_exe().ok()
+        },
+        scratch: std::env::temp_dir().join(format!("tracr-bench-{}", std::process::id())),
+    };
+    let count = if args.programs.is_empty() {
+        tracr::library::names().len()
+    } else {
+        args.programs.len()
+    };
+    // indicatif draws only on a terminal: piped, bench prints just the table.
+    let bar = indicatif::ProgressBar::new(count as u64);
+    let rows = bench_formats(&options, |row| {
+        bar.set_message(row.program.clone());
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    Ok(render(&rows?, args.runs.max(1)))
+}
+
 /// The error, and for a parse error the offending line with a caret under the column.
 fn report(error: &Error, source: Option<&(String, PathBuf)>) -> String {
     let mut out = format!("error: {error}");
@@ -294,6 +338,18 @@ fn main() -> ExitCode {
         Command::Check(a) => &a.program,
         Command::Print(a) => &a.program,
         Command::Compile(a) => &a.program,
+        Command::Bench(args) => {
+            return match run_bench(args) {
+                Ok(table) => {
+                    print_stdout(&table);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("{}", report(&error, None));
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Run(args) => {
             return match run_run(args) {
                 Ok(lines) => {
@@ -311,7 +367,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => a.settings.flags(),
         Command::Check(a) => a.settings.flags(),
         Command::Compile(a) => a.settings.flags(),
-        Command::Print(_) | Command::Run(_) => ProgramSettings::default(),
+        Command::Print(_) | Command::Run(_) | Command::Bench(_) => ProgramSettings::default(),
     };
     let program = match load_program(&program_args.source(), &flags) {
         Ok(p) => p,
@@ -338,7 +394,9 @@ fn main() -> ExitCode {
             .print()
             .map(|text| (text.trim_end().to_string(), true)),
         Command::Compile(args) => run_compile(args, &program).map(|text| (text, true)),
-        Command::Run(_) => unreachable!("run takes no program and returned above"),
+        Command::Run(_) | Command::Bench(_) => {
+            unreachable!("run and bench take no program and returned above")
+        }
     };
     match result {
         Ok((text, true)) => {

@@ -15,11 +15,16 @@ pub fn read_model(path: &Path) -> Result<CompiledModel> {
 
 /// Reads a model written by `tracr compile` as JSON (or a fixture's `model` object).
 pub fn read_json_model(path: &Path) -> Result<CompiledModel> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
         source,
     })?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+    // The fast path parses the weights straight into vectors; anything it cannot read is read
+    // again below, whose errors name the field, row and column.
+    if let Ok(model) = crate::formats::json::from_json_bytes_fast(&bytes) {
+        return Ok(model);
+    }
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         Error::Json(format!(
             "`{}` is not a JSON document ({e}); write one with `tracr compile ... -o FILE`",
             path.display()

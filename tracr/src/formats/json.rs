@@ -5,15 +5,17 @@
 //! document through serde instead, byte for byte what `serde_json::to_string(&model.to_json())`
 //! gives (`tests/model_json_writer_matches_value_tree.rs` checks every library program).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::craft::json::value_to_json;
 use crate::error::{Error, Result};
-use crate::model::{CompiledModel, OutputEncoding, WEIGHTS_LAYOUT};
+use crate::model::{CompiledModel, OutputEncoding, WeightSource, WEIGHTS_LAYOUT};
 use crate::value::Value;
 
 /// The model as JSON bytes, ending in a newline (what `tracr compile -o model.json` writes).
@@ -31,13 +33,112 @@ pub fn write_json(model: &CompiledModel, path: &Path) -> Result<()> {
 }
 
 /// Reads a model from JSON bytes in the fixtures' `model` schema.
+///
+/// The weights are parsed straight into vectors (no `serde_json::Value` per number); a document
+/// that does not fit that fast path is read again through [`CompiledModel::from_json`], whose
+/// errors name the field, the row and the column.
 pub fn from_json_bytes(bytes: &[u8]) -> Result<CompiledModel> {
+    if let Ok(model) = from_json_bytes_fast(bytes) {
+        return Ok(model);
+    }
     let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         Error::Json(format!(
             "not a JSON document ({e}); write one with `tracr compile ... -o FILE`"
         ))
     })?;
     CompiledModel::from_json(&json)
+}
+
+/// One entry of `weights`: `{"w", "b"}` or `{"embeddings"}`.
+#[derive(Deserialize)]
+struct ParamDocument {
+    w: Option<Vec<Vec<f64>>>,
+    b: Option<Vec<f64>>,
+    embeddings: Option<Vec<Vec<f64>>>,
+}
+
+/// The document split into its weights, typed, and everything else as JSON values.
+struct SplitDocument {
+    header: serde_json::Map<String, serde_json::Value>,
+    weights: HashMap<String, ParamDocument>,
+}
+
+impl<'de> Deserialize<'de> for SplitDocument {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct SplitVisitor;
+        impl<'de> Visitor<'de> for SplitVisitor {
+            type Value = SplitDocument;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a compiled model object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<SplitDocument, A::Error> {
+                let mut header = serde_json::Map::new();
+                let mut weights = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "weights" {
+                        weights = Some(map.next_value()?);
+                    } else {
+                        header.insert(key, map.next_value()?);
+                    }
+                }
+                let weights = weights.ok_or_else(|| serde::de::Error::missing_field("weights"))?;
+                Ok(SplitDocument { header, weights })
+            }
+        }
+        deserializer.deserialize_map(SplitVisitor)
+    }
+}
+
+/// The typed `weights` as a [`WeightSource`].
+struct TypedWeights<'a>(&'a HashMap<String, ParamDocument>);
+
+impl TypedWeights<'_> {
+    fn rows(&self, name: &str) -> Result<&[Vec<f64>]> {
+        let (module, key) = name.rsplit_once('/').unwrap_or((name, ""));
+        let param = self
+            .0
+            .get(module)
+            .ok_or_else(|| Error::Json(format!("missing field `{module}`")))?;
+        match key {
+            "w" => param.w.as_deref(),
+            "embeddings" => param.embeddings.as_deref(),
+            _ => None,
+        }
+        .ok_or_else(|| Error::Json(format!("missing field `{key}`")))
+    }
+}
+
+impl WeightSource for TypedWeights<'_> {
+    fn matrix(&self, name: &str) -> Result<Array2<f64>> {
+        let rows = self.rows(name)?;
+        let cols = rows.first().map_or(0, Vec::len);
+        if rows.iter().any(|r| r.len() != cols) {
+            return Err(Error::Json(format!("{name}: rows of different lengths")));
+        }
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        Ok(Array2::from_shape_vec((rows.len(), cols), flat).expect("rows checked"))
+    }
+
+    fn vector(&self, name: &str) -> Result<Array1<f64>> {
+        let (module, _) = name.rsplit_once('/').unwrap_or((name, ""));
+        self.0
+            .get(module)
+            .and_then(|p| p.b.clone())
+            .map(Array1::from)
+            .ok_or_else(|| Error::Json(format!("missing field `{module}`")))
+    }
+}
+
+/// The fast path of [`from_json_bytes`] alone: its errors are terse (serde's), so callers that
+/// report to users fall back to the `Value` path on failure.
+pub fn from_json_bytes_fast(bytes: &[u8]) -> Result<CompiledModel> {
+    let document: SplitDocument =
+        serde_json::from_slice(bytes).map_err(|e| Error::Json(e.to_string()))?;
+    let header = serde_json::Value::Object(document.header);
+    CompiledModel::from_header(&header, &TypedWeights(&document.weights))
 }
 
 /// Every weight's count, to size buffers.

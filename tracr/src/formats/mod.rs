@@ -7,6 +7,7 @@
 //! [`read_model`] tells them apart by the path: a folder is TransformerLens, a `.safetensors`
 //! file safetensors, a `.json` file JSON, and any other file by its first bytes.
 
+pub mod bench;
 pub mod json;
 pub mod safetensors;
 pub mod transformerlens;

@@ -104,13 +104,21 @@ pub fn read_safetensors(path: &Path) -> Result<CompiledModel> {
 }
 
 /// Little-endian bytes of f64 values.
-fn f64_bytes<'a>(values: impl Iterator<Item = &'a f64>) -> Vec<u8> {
-    values.flat_map(|x| x.to_le_bytes()).collect()
+fn f64_bytes<'a>(values: impl ExactSizeIterator<Item = &'a f64>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(values.len() * 8);
+    for x in values {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes
 }
 
 /// Little-endian bytes of values rounded to f32.
-pub(crate) fn f32_bytes(values: impl Iterator<Item = f64>) -> Vec<u8> {
-    values.flat_map(|x| (x as f32).to_le_bytes()).collect()
+pub(crate) fn f32_bytes(values: impl ExactSizeIterator<Item = f64>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(values.len() * 4);
+    for x in values {
+        bytes.extend_from_slice(&(x as f32).to_le_bytes());
+    }
+    bytes
 }
 
 /// Serialises `(name, shape, bytes)` tensors of one dtype with the `safetensors` crate.
