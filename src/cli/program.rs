@@ -32,7 +32,8 @@ pub struct SourceArgs {
     /// the flags below override it.
     #[arg(long = "program", value_name = "FILE.rasp")]
     pub program: Option<PathBuf>,
-    /// A model written by `tracr compile -o model.json`; the data is every sequence over its vocabulary.
+    /// A model written by `tracr compile -o` (model.json, model.safetensors or a TransformerLens
+    /// folder); the data is every sequence over its vocabulary.
     #[arg(long = "model", value_name = "model.json")]
     pub model: Option<PathBuf>,
 }
