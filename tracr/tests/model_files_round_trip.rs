@@ -127,3 +127,53 @@ fn every_format_written_to_disk_is_read_back_by_read_model() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A model with no MLP neurons (attention only) and one with no attention (an MLP only): the
+/// TransformerLens export writes the empty block as zeros (padded to at least one head, head width
+/// and neuron), and reads back as the same model, computing the same outputs.
+#[test]
+fn transformerlens_pads_empty_blocks_with_zeros_and_reads_back_without_them() {
+    use tracr::value::Value;
+    for (name, text, vocab, input) in [
+        (
+            "attention only",
+            r#"copy = Aggregate(Select(indices, indices, EQ), tokens).named("copy")"#,
+            vec![Value::from("a"), Value::from("b"), Value::from("c")],
+            vec![Value::from("c"), Value::from("a"), Value::from("b")],
+        ),
+        (
+            "MLP only",
+            r#"plus = Map(lambda x: x + 1, tokens).named("plus")"#,
+            vec![Value::Int(1), Value::Int(2), Value::Int(3)],
+            vec![Value::Int(3), Value::Int(1), Value::Int(2)],
+        ),
+    ] {
+        let program = tracr::rasp::text::parse(text).unwrap();
+        let model = compile(&program, &vocab, 4, &CompileOptions::default()).unwrap();
+        let files = transformerlens_files(&model, name).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&files[1].1).unwrap();
+        let c = &model.config;
+        assert!(
+            c.mlp_hidden_per_layer == [0] || c.heads_per_layer == [0],
+            "{name}: expected an empty block, got {c:?}"
+        );
+        for (field, ours) in [
+            ("d_mlp", c.mlp_hidden_size),
+            ("d_head", c.key_size),
+            ("n_heads", c.num_heads),
+        ] {
+            assert_eq!(config[field], ours.max(1), "{name}: {field}");
+        }
+        let back = from_transformerlens_bytes(&files[0].1, &files[1].1, &files[2].1)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            back == rounded_to_f32(&model),
+            "{name}: read back differently"
+        );
+        assert_eq!(
+            back.apply_without_bos(&input).unwrap().decoded,
+            model.apply_without_bos(&input).unwrap().decoded,
+            "{name}: {input:?}"
+        );
+    }
+}

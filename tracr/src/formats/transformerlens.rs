@@ -8,8 +8,9 @@
 //! differ between its versions). `docs/interop.md` has the full recipe and the reasons for each
 //! config field; `scripts/check-transformerlens.py` runs every library program that way.
 //!
-//! TransformerLens has no empty blocks, so a Tracr layer without heads or MLP neurons exports as
-//! one zero head or one zero neuron (`n_heads`, `d_head`, `d_mlp` at least 1), which adds exactly 0.
+//! Empty Tracr blocks are zero weights, which add exactly 0. TransformerLens cannot run 0-sized
+//! blocks, so `n_heads`, `d_head` and `d_mlp` are at least 1 (the compiler already sizes them so, as
+//! Tracr does; the padding is for any model that does not).
 //! The file's metadata also keeps the model's JSON document without weights (`tracr_model`, as in
 //! our safetensors format), so that `tracr run FOLDER` rebuilds residual labels and provenance.
 
