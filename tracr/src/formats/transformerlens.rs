@@ -458,12 +458,26 @@ impl TransformerLensWeights<'_, '_> {
         }
     }
 
-    /// `(layer, module, w-or-b)` from `transformer/layer_{l}/{module}/{w|b}`.
-    fn parse_name(name: &str) -> Option<(usize, &str, &str)> {
-        let rest = name.strip_prefix("transformer/layer_")?;
-        let (layer, rest) = rest.split_once('/')?;
-        let (module, kind) = rest.rsplit_once('/')?;
-        Some((layer.parse().ok()?, module, kind))
+    /// `(layer, module, Q/K/V letter for query/key/value)` from
+    /// `transformer/layer_{l}/{module}/{w|b}`.
+    fn locate(name: &str) -> Result<(usize, &str, Option<&'static str>)> {
+        let parsed = (|| {
+            let rest = name.strip_prefix("transformer/layer_")?;
+            let (layer, rest) = rest.split_once('/')?;
+            let (module, _) = rest.rsplit_once('/')?;
+            Some((layer.parse().ok()?, module))
+        })();
+        let (layer, module) = parsed.ok_or_else(|| Error::Tensor {
+            name: name.to_string(),
+            reason: "not a weight of a compiled model".into(),
+        })?;
+        let letter = match module {
+            "attn/query" => Some("Q"),
+            "attn/key" => Some("K"),
+            "attn/value" => Some("V"),
+            _ => None,
+        };
+        Ok((layer, module, letter))
     }
 }
 
@@ -478,16 +492,7 @@ impl WeightSource for TransformerLensWeights<'_, '_> {
             "pos_embed/embeddings" => return self.file.matrix("pos_embed.W_pos", &FLOATS),
             _ => {}
         }
-        let (l, module, _) = Self::parse_name(name).ok_or_else(|| Error::Tensor {
-            name: name.to_string(),
-            reason: "not a weight of a compiled model".into(),
-        })?;
-        let letter = match module {
-            "attn/query" => Some("Q"),
-            "attn/key" => Some("K"),
-            "attn/value" => Some("V"),
-            _ => None,
-        };
+        let (l, module, letter) = Self::locate(name)?;
         if let Some(letter) = letter {
             let tl = format!("blocks.{l}.attn.W_{letter}");
             let v = self.tensor(&tl, &[hn, d, dh])?;
@@ -529,16 +534,7 @@ impl WeightSource for TransformerLensWeights<'_, '_> {
         let d = c.d_model;
         let (heads, ks, mlp) = (c.num_heads, c.key_size, c.mlp_hidden_size);
         let (hn, dh, dm) = (heads.max(1), ks.max(1), mlp.max(1));
-        let (l, module, _) = Self::parse_name(name).ok_or_else(|| Error::Tensor {
-            name: name.to_string(),
-            reason: "not a bias of a compiled model".into(),
-        })?;
-        let letter = match module {
-            "attn/query" => Some("Q"),
-            "attn/key" => Some("K"),
-            "attn/value" => Some("V"),
-            _ => None,
-        };
+        let (l, module, letter) = Self::locate(name)?;
         if let Some(letter) = letter {
             let tl = format!("blocks.{l}.attn.b_{letter}");
             let v = self.tensor(&tl, &[hn, dh])?;
