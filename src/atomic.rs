@@ -58,6 +58,13 @@ pub fn check_new_directory(dir: &Path) -> Result<()> {
         }
     }
     let probe = staging_directory(dir, "probe");
+    let parent = probe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if !parent.is_dir() {
+        return Err(refuse(format!(
+            "cannot be created: its parent folder `{}` does not exist; create it first",
+            parent.display()
+        )));
+    }
     std::fs::create_dir(&probe).map_err(|source| crate::error::Error::Io {
         path: probe.display().to_string(),
         source,

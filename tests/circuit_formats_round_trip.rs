@@ -17,10 +17,8 @@ use edgeprune::truth::structural;
 fn circuits(graph: &EdgeGraph, structural: &Circuit, seed: u64) -> Vec<(String, Circuit)> {
     let mut rng = Rng::new(seed);
     let mut alternate = structural.clone();
-    let mut count = 0;
-    for kept in alternate.edges.iter_mut().filter(|k| **k) {
+    for (count, kept) in alternate.edges.iter_mut().filter(|k| **k).enumerate() {
         *kept = count % 2 == 0;
-        count += 1;
     }
     let random = (0..graph.num_edges()).map(|_| rng.below(2) == 1).collect();
     vec![

@@ -118,7 +118,7 @@ impl CircuitFormat {
             s.contains("Resid Start")
                 || s.contains("Resid End")
                 || s.contains("MLP ")
-                || s.split("->").any(|part| auto_circuit::is_head_name(part))
+                || s.split("->").any(auto_circuit::is_head_name)
         });
         Ok(if pairs && hooky {
             CircuitFormat::TlHooks
