@@ -239,3 +239,74 @@ pub fn manifest(name: &str, files: &[PackFile]) -> Json {
         })).collect::<Vec<_>>(),
     })
 }
+
+/// What `score --pack DIR` needs from a pack: its model file and how its data was drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackTask {
+    /// The program's name.
+    pub program: String,
+    /// `DIR/model/model.json`.
+    pub model_path: PathBuf,
+    /// The sequence lengths of the data.
+    pub lengths: Vec<usize>,
+    /// `zero`, `interchange` or `mean`.
+    pub ablation: String,
+    /// The seed of the data sample and of the corrupted inputs.
+    pub data_seed: u64,
+}
+
+/// Reads `DIR/task.json` of a pack written by `edgeprune export` (one program's folder).
+pub fn read_pack_task(dir: &Path) -> Result<PackTask> {
+    let path = dir.join("task.json");
+    if !path.is_file() {
+        return Err(Error::InvalidOption {
+            option: "--pack".into(),
+            message: format!(
+                "`{}` has no task.json, so it is not one program's pack; give the folder `edgeprune \
+                 export -o` wrote (with --all, one of its subfolders)",
+                dir.display()
+            ),
+        });
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let bad = |message: String| Error::Json {
+        what: path.display().to_string(),
+        message,
+    };
+    let task: Json = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
+    let field = |key: &str| {
+        task.get(key).ok_or_else(|| {
+            bad(format!(
+                "has no \"{key}\"; is `{}` one program's pack (with --all, give its subfolder)?",
+                dir.display()
+            ))
+        })
+    };
+    let lengths = field("lengths")?
+        .as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .map(|n| n.as_u64().map(|n| n as usize))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| bad("\"lengths\" is not a list of whole numbers".into()))?;
+    let text_of = |key: &str| -> Result<String> {
+        field(key)?
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| bad(format!("\"{key}\" is not a string")))
+    };
+    Ok(PackTask {
+        program: text_of("program")?,
+        model_path: dir.join("model").join("model.json"),
+        lengths,
+        ablation: text_of("ablation")?,
+        data_seed: field("data_seed")?
+            .as_u64()
+            .ok_or_else(|| bad("\"data_seed\" is not a whole number".into()))?,
+    })
+}

@@ -199,6 +199,28 @@ fn reverse_pack_reads_back_in_every_format() {
         "{}",
         text(&output.stdout)
     );
+    // The same from the pack alone: its model and its data (length 3, zero ablation).
+    let output = edgeprune(&[
+        "score",
+        hooks.to_str().unwrap(),
+        "--pack",
+        pack.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("= minimal circuit"),
+        "--pack: {}",
+        text(&output.stdout)
+    );
+    rejected(
+        &[
+            "score",
+            hooks.to_str().unwrap(),
+            "--pack",
+            dir.to_str().unwrap(),
+        ],
+        &["no task.json"],
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::program::{AblationKind, ProgramArgs};
@@ -61,6 +61,10 @@ pub struct ScoreArgs {
     /// The program and its data.
     #[command(flatten)]
     pub program: ProgramArgs,
+    /// A pack written by `edgeprune export` (one program's folder): its model and data, instead of
+    /// --lib/--program/--model and the data options.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["lib", "program", "model", "lengths", "data_seed"])]
+    pub pack: Option<PathBuf>,
     /// The circuit file's format (edgeprune, edge-pruning, ep-acdc, mib, auto-circuit, tl-hooks);
     /// default: detected from its shape and names.
     #[arg(long, value_name = "NAME")]
@@ -304,7 +308,27 @@ pub fn run_score(args: &ScoreArgs) -> Result<()> {
         what: args.circuit.display().to_string(),
         message: format!("not JSON: {e}"),
     })?;
-    let loaded = args.program.load()?;
+    let loaded = match &args.pack {
+        None => args.program.load()?,
+        Some(dir) => {
+            let pack = crate::pack::read_pack_task(dir)?;
+            let mut program = args.program.clone();
+            program.model.source.model = Some(pack.model_path.clone());
+            program.data.lengths = pack.lengths.clone();
+            program.data.data_seed = pack.data_seed;
+            program.data.ablation =
+                AblationKind::from_str(&pack.ablation, false).map_err(|_| Error::Json {
+                    what: dir.join("task.json").display().to_string(),
+                    message: format!(
+                        "unknown ablation `{}`; expected zero, interchange or mean",
+                        pack.ablation
+                    ),
+                })?;
+            let mut loaded = program.load()?;
+            loaded.name = pack.program;
+            loaded
+        }
+    };
     loaded.single_length("score")?;
     let graph = EdgeGraph::for_model(&loaded.task.model);
     let mut imported = import_document(&graph, &document, format)?;
