@@ -61,9 +61,9 @@ pub struct ScoreArgs {
     /// The program and its data.
     #[command(flatten)]
     pub program: ProgramArgs,
-    /// A pack written by `edgeprune export` (one program's folder): its model and data, instead of
-    /// --lib/--program/--model and the data options.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["lib", "program", "model", "lengths", "data_seed"])]
+    /// A pack written by `edgeprune export` (one program's folder): its model, ablation and data seed,
+    /// and its lengths unless --lengths picks one of them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["lib", "program", "model", "data_seed"])]
     pub pack: Option<PathBuf>,
     /// The circuit file's format (edgeprune, edge-pruning, ep-acdc, mib, auto-circuit, tl-hooks);
     /// default: detected from its shape and names.
@@ -314,7 +314,9 @@ pub fn run_score(args: &ScoreArgs) -> Result<()> {
             let pack = crate::pack::read_pack_task(dir)?;
             let mut program = args.program.clone();
             program.model.source.model = Some(pack.model_path.clone());
-            program.data.lengths = pack.lengths.clone();
+            if program.data.lengths.is_empty() {
+                program.data.lengths = pack.lengths.clone();
+            }
             program.data.data_seed = pack.data_seed;
             program.data.ablation =
                 AblationKind::from_str(&pack.ablation, false).map_err(|_| Error::Json {
