@@ -65,6 +65,28 @@ pub enum Error {
         /// A valid name of that kind, as a hint.
         example: String,
     },
+    /// A name in a circuit file that its format does not have.
+    #[error("{format} circuit file: unknown {kind} `{name}`; expected {expected}")]
+    CircuitName {
+        /// The file's format (`mib`, `tl-hooks`, ...).
+        format: String,
+        /// writer, reader or edge.
+        kind: String,
+        /// The name as the file spells it.
+        name: String,
+        /// The names the format has, as patterns and examples.
+        expected: String,
+    },
+    /// An edge of a circuit file that this model's graph does not have: a circuit for another model.
+    #[error("{format} circuit file: edge `{edge}` is not in this model's graph: {message}; is the file for another model?")]
+    OtherModel {
+        /// The file's format.
+        format: String,
+        /// The edge as the file spells it (or the field that disagrees).
+        edge: String,
+        /// What does not exist here.
+        message: String,
+    },
     /// A model the operation cannot handle (with what would be needed).
     #[error("unsupported model: {message}")]
     Unsupported {

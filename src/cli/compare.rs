@@ -5,15 +5,16 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::program::{AblationKind, ProgramArgs};
 use super::truth::task_json;
 use crate::compare::render::{markdown_rows, markdown_summary, table, to_json, MARKDOWN_HEADER};
 use crate::compare::run::{compare, Scorer};
-use crate::compare::{circuit_file::circuit_from_document, Comparison};
+use crate::compare::{circuit_file::import_document, Comparison};
 use crate::error::{Error, Result};
+use crate::formats::CircuitFormat;
 use crate::graph::EdgeGraph;
 use crate::methods::{by_name, CircuitMethod, MethodOutput, METHOD_NAMES};
 use crate::report::curves::{charts_svg, Chart, Curve};
@@ -52,13 +53,22 @@ pub struct CompareArgs {
 /// Arguments of `edgeprune score`.
 #[derive(Debug, Clone, Args)]
 pub struct ScoreArgs {
-    /// The circuit: a JSON list of `writer->reader` names or `[writer, reader]` pairs, or a report of
-    /// `prune`, `truth` or `compare` (its `edges`, `circuit.edges` or `functional.edges`).
+    /// The circuit: ours (`writer->reader` names, or a `prune`/`truth`/`compare` report), Edge Pruning's
+    /// `[writer, reader]` pairs or ACDC `{"original": ...}`, an EAP-IG/MIB graph, auto-circuit edge
+    /// names or TransformerLens hook pairs (docs/interop.md).
     #[arg(value_name = "CIRCUIT.json")]
     pub circuit: PathBuf,
     /// The program and its data.
     #[command(flatten)]
     pub program: ProgramArgs,
+    /// A pack written by `edgeprune export` (one program's folder): its model, ablation and data seed,
+    /// and its lengths unless --lengths picks one of them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["lib", "program", "model", "data_seed"])]
+    pub pack: Option<PathBuf>,
+    /// The circuit file's format (edgeprune, edge-pruning, ep-acdc, mib, auto-circuit, tl-hooks);
+    /// default: detected from its shape and names.
+    #[arg(long, value_name = "NAME")]
+    pub format: Option<String>,
     /// Write the scores as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -285,6 +295,11 @@ fn all_markdown(
 /// Runs `edgeprune score`.
 pub fn run_score(args: &ScoreArgs) -> Result<()> {
     crate::atomic::check_writable(&[args.json.as_deref()])?;
+    let format = args
+        .format
+        .as_deref()
+        .map(CircuitFormat::from_name)
+        .transpose()?;
     let text = std::fs::read_to_string(&args.circuit).map_err(|source| Error::Io {
         path: args.circuit.display().to_string(),
         source,
@@ -293,27 +308,67 @@ pub fn run_score(args: &ScoreArgs) -> Result<()> {
         what: args.circuit.display().to_string(),
         message: format!("not JSON: {e}"),
     })?;
-    let loaded = args.program.load()?;
+    let loaded = match &args.pack {
+        None => args.program.load()?,
+        Some(dir) => {
+            let pack = crate::pack::read_pack_task(dir)?;
+            let mut program = args.program.clone();
+            program.model.source.model = Some(pack.model_path.clone());
+            if program.data.lengths.is_empty() {
+                program.data.lengths = pack.lengths.clone();
+            }
+            program.data.data_seed = pack.data_seed;
+            program.data.ablation =
+                AblationKind::from_str(&pack.ablation, false).map_err(|_| Error::Json {
+                    what: dir.join("task.json").display().to_string(),
+                    message: format!(
+                        "unknown ablation `{}`; expected zero, interchange or mean",
+                        pack.ablation
+                    ),
+                })?;
+            let mut loaded = program.load()?;
+            loaded.name = pack.program;
+            loaded
+        }
+    };
     loaded.single_length("score")?;
     let graph = EdgeGraph::for_model(&loaded.task.model);
-    let circuit = circuit_from_document(&graph, &document)?;
+    let mut imported = import_document(&graph, &document, format)?;
+    imported.drop_structurally_silent(&crate::truth::structural(&loaded.task.model));
+    let circuit = imported.circuit;
     let ablation = loaded.ablation();
     let truth =
         crate::compare::run::known_truth(&loaded.task, &ablation, &SearchOptions::default())?;
     let mut scorer = Scorer::new(&loaded.task, &ablation, &truth)?;
-    // A circuit file has no scores: rank its own edges first (score 1), the rest after (0).
+    // Scores rank the edges for the ROC: the file's own (MIB's, by magnitude, as EAP-IG's top-n takes
+    // them) when it scored every edge, else its circuit's edges first (1) and the rest after (0).
+    let (scores, ranking) = match &imported.scores {
+        Some(scores) => (
+            scores.iter().map(|s| s.abs()).collect(),
+            "the file's scores, by magnitude",
+        ),
+        None => (
+            circuit
+                .edges
+                .iter()
+                .map(|&k| f64::from(u8::from(k)))
+                .collect(),
+            "kept edges first (the file has no score for every edge)",
+        ),
+    };
     let output = MethodOutput {
-        scores: circuit
-            .edges
-            .iter()
-            .map(|&k| f64::from(u8::from(k)))
-            .collect(),
+        scores,
         circuit,
         sweep: Vec::new(),
         forwards: 0,
         backwards: 0,
         seconds: 0.0,
-        settings: serde_json::json!({"file": args.circuit.display().to_string()}),
+        settings: serde_json::json!({
+            "file": args.circuit.display().to_string(),
+            "format": imported.format.name(),
+            "ranking": ranking,
+            "notes": imported.notes,
+        }),
     };
     let report = scorer.score("file", &output)?;
     let comparison = Comparison {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod compare;
 pub mod demo;
+pub mod export;
 pub mod graph;
 pub mod program;
 pub mod prune;
@@ -36,6 +37,8 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Score one circuit file against the known minimal circuits of a program.
     Score(compare::ScoreArgs),
+    /// Write a task pack: model, dataset, ablation and metric, ground truth in every circuit format.
+    Export(export::ExportArgs),
     /// Time pruning on every backend (table with ratios to the ndarray baseline).
     Bench(bench::BenchArgs),
 }
@@ -49,6 +52,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Prune(args) => prune::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Score(args) => compare::run_score(args),
+        Command::Export(args) => export::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

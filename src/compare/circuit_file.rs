@@ -1,68 +1,24 @@
-//! Reading a circuit someone else wrote, for `edgeprune score`: our reports, bare edge lists, and Edge
-//! Pruning's `[writer, reader]` pairs (with its `tok_embeds`/`pos_embeds` names).
+//! Reading a circuit someone else wrote, for `edgeprune score`: any format of [`crate::formats`].
 
 use serde_json::Value as Json;
 
 use crate::circuit::Circuit;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::formats::{read_circuit, CircuitFormat, ImportedCircuit};
 use crate::graph::EdgeGraph;
 
-/// Edge Pruning's writer names that differ from ours.
-fn our_writer_name(name: &str) -> &str {
-    match name {
-        "tok_embeds" | "token_embeds" => "tok",
-        "pos_embeds" => "pos",
-        other => other,
-    }
-}
-
-/// The kept edges a circuit document lists, in any of the accepted forms:
-/// - a list of `"writer->reader"` names, or of `[writer, reader]` pairs (Edge Pruning's `edges.json`);
-/// - an object with such a list under `edges`, or under `circuit.edges` (`edgeprune prune --json`), or
-///   under `functional.edges` (`edgeprune truth --json`).
+/// The kept edges a circuit document lists, its format detected (see [`CircuitFormat::detect`]).
 pub fn circuit_from_document(graph: &EdgeGraph, document: &Json) -> Result<Circuit> {
-    let list = find_edge_list(document).ok_or_else(|| Error::Json {
-        what: "circuit file".into(),
-        message: "found no edge list; give a JSON list of \"writer->reader\" names or [writer, reader] pairs, \
-                  or an object with one under \"edges\", \"circuit.edges\" or \"functional.edges\""
-            .into(),
-    })?;
-    let mut names = Vec::with_capacity(list.len());
-    for (index, item) in list.iter().enumerate() {
-        let name = match item {
-            Json::String(name) => name.clone(),
-            Json::Array(pair) if pair.len() == 2 && pair.iter().all(Json::is_string) => format!(
-                "{}->{}",
-                our_writer_name(pair[0].as_str().unwrap_or_default()),
-                pair[1].as_str().unwrap_or_default()
-            ),
-            other => {
-                return Err(Error::Json {
-                    what: format!("circuit file, edge {index}"),
-                    message: format!("{other} is neither \"writer->reader\" nor [writer, reader]"),
-                })
-            }
-        };
-        names.push(name);
-    }
-    Circuit::from_edge_names(graph, &names)
+    Ok(read_circuit(graph, document, None)?.circuit)
 }
 
-fn find_edge_list(document: &Json) -> Option<&Vec<Json>> {
-    if let Json::Array(list) = document {
-        return Some(list);
-    }
-    [
-        &["edges"][..],
-        &["circuit", "edges"][..],
-        &["functional", "edges"][..],
-    ]
-    .iter()
-    .find_map(|path| {
-        path.iter()
-            .try_fold(document, |value, key| value.get(key))
-            .and_then(Json::as_array)
-    })
+/// The circuit (and scores, if any) of a document in `format`, or in the detected format.
+pub fn import_document(
+    graph: &EdgeGraph,
+    document: &Json,
+    format: Option<CircuitFormat>,
+) -> Result<ImportedCircuit> {
+    read_circuit(graph, document, format)
 }
 
 #[cfg(test)]
@@ -96,7 +52,7 @@ mod tests {
         let error = circuit_from_document(&graph, &json!(["tok->a9.h0.q"])).unwrap_err();
         assert!(error.to_string().contains("a9.h0.q"), "{error}");
         let error = circuit_from_document(&graph, &json!({"nodes": []})).unwrap_err();
-        assert!(error.to_string().contains("no edge list"), "{error}");
+        assert!(error.to_string().contains("no known form"), "{error}");
         let error = circuit_from_document(&graph, &json!([1, 2])).unwrap_err();
         assert!(error.to_string().contains("edge 0"), "{error}");
     }

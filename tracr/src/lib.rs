@@ -20,3 +20,6 @@ pub mod value;
 
 pub use compile::{compile, CompileOptions};
 pub use model::CompiledModel;
+
+/// This crate's version (written into task packs' manifests).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
