@@ -4,6 +4,7 @@ pub mod components;
 pub mod curves;
 pub mod dot;
 pub mod json;
+pub mod layout;
 pub mod svg;
 
 use crate::circuit::Circuit;
