@@ -3,6 +3,7 @@
 pub mod components;
 pub mod curves;
 pub mod dot;
+pub mod html;
 pub mod json;
 pub mod layout;
 pub mod svg;
