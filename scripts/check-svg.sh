@@ -12,7 +12,12 @@ fi
 cargo build --release --quiet --bin edgeprune
 bin="${CARGO_TARGET_DIR:-target}/release/edgeprune"
 for program in reverse sort_freq shuffle_dyck; do
+    # The truth command's drawing (data: every sequence of max_seq_len), and the report's (data: every
+    # sequence of the report input's length), which also draws the other minimal circuits.
     "$bin" truth --lib "$program" --svg "$out/$program.svg" >/dev/null
-    rsvg-convert "$out/$program.svg" -o "$out/$program.png"
-    echo "$out/$program.png"
+    "$bin" report --lib "$program" -o "$out/$program.html" --svg "$out/${program}_alternatives.svg" >/dev/null
+    for drawing in "$program" "${program}_alternatives"; do
+        rsvg-convert "$out/$drawing.svg" -o "$out/$drawing.png"
+        echo "$out/$drawing.png"
+    done
 done

@@ -1,6 +1,7 @@
 """Loads each HTML page in headless Chromium over the DevTools protocol; exits 1 on any console
 error, uncaught exception, failed load or request for anything but the page itself; saves a
-screenshot of the top of the page and of the whole page next to it (OUT_DIR/NAME.png, NAME.full.png)."""
+screenshot of the top of the page, of the whole page and of each section (OUT_DIR/NAME.png,
+NAME.full.png, NAME.SECTION.png)."""
 
 import asyncio
 import base64
@@ -114,6 +115,16 @@ async def check_page(port, path, out_dir):
         shot = await s.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         with open(os.path.join(out_dir, name + ".full.png"), "wb") as f:
             f.write(base64.b64decode(shot["data"]))
+        # One picture per section too (at most 1400 px tall), easier to read than the whole page.
+        for section in sections["result"].get("value") or []:
+            box = await s.call("Runtime.evaluate", returnByValue=True, expression=
+                               f"(r => [r.left + scrollX, r.top + scrollY, r.width, r.height])"
+                               f"(document.getElementById('{section}').getBoundingClientRect())")
+            x, y, w, h = box["result"]["value"]
+            shot = await s.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                                clip={"x": x, "y": y, "width": w, "height": min(h, 1400), "scale": 1})
+            with open(os.path.join(out_dir, f"{name}.{section}.png"), "wb") as f:
+                f.write(base64.b64decode(shot["data"]))
     print(f"{path}: sections {sections['result'].get('value')}; "
           f"{'OK' if not problems else str(len(problems)) + ' problem(s)'}")
     return problems

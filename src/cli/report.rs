@@ -8,6 +8,7 @@ use clap::Args;
 use super::program::{parse_seed, ProgramArgs};
 use crate::error::Result;
 use crate::report::html::{build, parse_input, ReportOptions};
+use crate::train::config::PruneConfig;
 
 /// Arguments of `edgeprune report`.
 #[derive(Debug, Clone, Args)]
@@ -29,18 +30,27 @@ pub struct ReportArgs {
     /// Where to write the page.
     #[arg(short = 'o', long = "output", value_name = "report.html")]
     pub output: PathBuf,
+    /// Also write the page's ground-truth drawing (other minimal circuits dotted) as SVG here.
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<PathBuf>,
 }
 
 /// Runs `edgeprune report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
-    crate::atomic::check_writable(&[Some(args.output.as_path())])?;
+    crate::atomic::check_writable(&[Some(args.output.as_path()), args.svg.as_deref()])?;
     let options = ReportOptions {
         input: args.input.as_deref().map(parse_input),
-        prune: args.prune,
-        seed: args.seed,
+        prune: args.prune.then(|| PruneConfig {
+            seed: args.seed,
+            ..PruneConfig::default_config()
+        }),
     };
     let report = build(&args.program, &options)?;
-    crate::atomic::write_all(&[(args.output.as_path(), report.html.as_bytes())])?;
+    let mut files = vec![(args.output.as_path(), report.html.as_bytes())];
+    if let Some(svg) = &args.svg {
+        files.push((svg.as_path(), report.truth_svg.as_bytes()));
+    }
+    crate::atomic::write_all(&files)?;
     super::emit(&format!(
         "Wrote {} ({} KB; truth certified on {} sequences of length {:?}).",
         args.output.display(),

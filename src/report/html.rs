@@ -59,10 +59,8 @@ pub fn report_search() -> SearchOptions {
 pub struct ReportOptions {
     /// The input without BOS; `None`: [`default_input`].
     pub input: Option<Vec<Value>>,
-    /// Run Edge Pruning (default preset) and show its circuit and training curves.
-    pub prune: bool,
-    /// Seed of the pruning run.
-    pub seed: u64,
+    /// Run Edge Pruning with this configuration and show its circuit and training curves.
+    pub prune: Option<PruneConfig>,
 }
 
 /// The page and what a caller may print about it.
@@ -76,6 +74,8 @@ pub struct Report {
     pub lengths: Vec<usize>,
     /// Sequences in that data.
     pub examples: usize,
+    /// The page's ground-truth drawing (functional against structural, alternatives dotted) as an SVG file.
+    pub truth_svg: String,
 }
 
 /// A sensible input: `min(max_seq_len, 3)` tokens walking the vocabulary backwards, so sorting and
@@ -208,10 +208,9 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
         .collect();
     let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
     let alternatives = minimal_circuits(&data, &report_search())?;
-    let pruned = if options.prune {
-        Some(prune(&loaded, options.seed)?)
-    } else {
-        None
+    let pruned = match &options.prune {
+        Some(config) => Some(prune(&loaded, config)?),
+        None => None,
     };
     let examples = loaded.tasks.iter().map(Task::num_examples).sum();
     let contents = Contents {
@@ -231,18 +230,16 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
     };
     Ok(Report {
         html: page(&contents),
+        truth_svg: truth_drawing(&contents),
         input,
         lengths,
         examples,
     })
 }
 
-/// Edge Pruning with the default preset on the first task, every step's report kept.
-fn prune(loaded: &LoadedProgram, seed: u64) -> Result<Pruned> {
-    let config = PruneConfig {
-        seed,
-        ..PruneConfig::default_config()
-    };
+/// Edge Pruning on the first task, every step's report kept.
+fn prune(loaded: &LoadedProgram, config: &PruneConfig) -> Result<Pruned> {
+    let config = config.clone();
     let task = &loaded.task;
     let mut backend = NdarrayBackend::new(
         &task.model,
@@ -310,20 +307,23 @@ fn diverging(value: f64, scale: f64) -> String {
     format!("#{:02x}{:02x}{:02x}", mix(r), mix(g), mix(b))
 }
 
-const CELL_W: f64 = 22.0;
+const CELL_W: f64 = 30.0;
 const CELL_H: f64 = 13.0;
 
 /// A heatmap of `values[row][col]` with labelled rows and columns, each cell's value in its tooltip.
+/// Cells where `changed(row, col)` holds get a black outline (what the sublayer wrote).
 fn heatmap(
     title: &str,
     rows: &[String],
     cols: &[String],
     value: &dyn Fn(usize, usize) -> f64,
+    changed: &dyn Fn(usize, usize) -> bool,
     scale: f64,
 ) -> String {
     let label_w = 8.0 + 6.2 * rows.iter().map(|r| r.chars().count()).max().unwrap_or(1) as f64;
     let top = 34.0;
-    let width = label_w + CELL_W * cols.len() as f64 + 8.0;
+    let width =
+        (label_w + CELL_W * cols.len() as f64 + 8.0).max(7.0 * title.chars().count() as f64);
     let height = top + CELL_H * rows.len() as f64 + 6.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"heatmap\" width=\"{width:.0}\" height=\"{height:.0}\" \
@@ -350,9 +350,14 @@ fn heatmap(
         );
         for c in 0..cols.len() {
             let v = value(r, c);
+            let outline = if changed(r, c) {
+                " stroke=\"#000\" stroke-width=\"1.2\""
+            } else {
+                ""
+            };
             let _ = write!(
                 svg,
-                "<rect x=\"{:.0}\" y=\"{y:.0}\" width=\"{CELL_W}\" height=\"{CELL_H}\" fill=\"{}\"><title>{} @ {}: {}</title></rect>",
+                "<rect x=\"{:.0}\" y=\"{y:.0}\" width=\"{CELL_W}\" height=\"{CELL_H}\" fill=\"{}\"{outline}><title>{} @ {}: {}</title></rect>",
                 label_w + CELL_W * c as f64,
                 diverging(v, scale),
                 escape(row),
@@ -420,6 +425,30 @@ fn computation_graph(source: &RaspSource, model: &CompiledModel) -> Result<Strin
     let mut per_column: Vec<Vec<usize>> = vec![Vec::new(); columns];
     for (i, node) in graph.nodes.iter().enumerate().rev() {
         per_column[depth[node.label.as_str()]].push(i);
+    }
+    // Order each column by the mean row of the node's children (the barycentre heuristic), so edges
+    // run mostly straight and rarely pass behind unrelated boxes; ties keep the graph's order.
+    let mut row_of: HashMap<&str, f64> = HashMap::new();
+    for column in &mut per_column {
+        let mean_child_row = |i: &usize| {
+            let rows: Vec<f64> = graph.nodes[*i]
+                .children
+                .iter()
+                .filter_map(|c| row_of.get(c.as_str()).copied())
+                .collect();
+            if rows.is_empty() {
+                f64::INFINITY
+            } else {
+                rows.iter().sum::<f64>() / rows.len() as f64
+            }
+        };
+        let mut keyed: Vec<(f64, usize)> = column.iter().map(|i| (mean_child_row(i), *i)).collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        *column = keyed.into_iter().map(|(_, i)| i).collect();
+        let offset = (column.len() as f64 - 1.0) / 2.0;
+        for (r, &i) in column.iter().enumerate() {
+            row_of.insert(&graph.nodes[i].label, r as f64 - offset);
+        }
     }
     let (box_w, box_h, gap_x, gap_y, margin) = (150.0, 40.0, 60.0, 16.0, 12.0);
     let tallest = per_column.iter().map(Vec::len).max().unwrap_or(1);
@@ -547,7 +576,8 @@ fn page(c: &Contents) -> String {
         html,
         "<div id=\"readout\"></div><script>{SCRIPT}</script>\n</body></html>\n"
     );
-    html
+    // Inline SVG needs no namespace URL, and without it the page holds no http reference at all.
+    html.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "")
 }
 
 fn program_section(html: &mut String, c: &Contents) {
@@ -663,12 +693,10 @@ fn model_section(html: &mut String, c: &Contents) {
     html.push_str("</table></section>\n");
 }
 
-/// Position labels: `0:BOS`, `1:a`, ...
+/// Position labels: the tokens, BOS first (positions read left to right, or top to bottom).
 fn position_labels(c: &Contents) -> Vec<String> {
     std::iter::once(c.model.input_encoding.bos_token.clone())
-        .chain(c.input.iter().map(Value::py_str))
-        .enumerate()
-        .map(|(i, t)| format!("{i}:{t}"))
+        .chain(c.input.iter().map(|t| shorten(&t.py_str(), 5)))
         .collect()
 }
 
@@ -694,16 +722,18 @@ fn residual_section(html: &mut String, c: &Contents) {
     let _ = write!(
         html,
         "<section id=\"residual-stream\"><h2>4. The residual stream on this input</h2>\n<p class=\"note\">One map per sublayer: \
-         rows are the named residual dimensions, columns the positions; red is positive, blue negative (full colour at |value| = {}); \
-         hover a cell for its value.</p><div class=\"maps\">",
+         rows are the named residual dimensions, columns the positions (BOS first); red is positive, blue negative (full colour at \
+         |value| = {}); a black outline marks what that sublayer changed; hover a cell for its value.</p><div class=\"maps\">",
         number(scale)
     );
-    for (name, residual) in &stages {
+    for (i, (name, residual)) in stages.iter().enumerate() {
+        let previous = i.checked_sub(1).map(|p| stages[p].1);
         html.push_str(&heatmap(
             name,
             labels,
             &positions,
             &|r, col| residual[[col, r]],
+            &|r, col| previous.is_some_and(|p| (p[[col, r]] - residual[[col, r]]).abs() > 1e-9),
             scale,
         ));
     }
@@ -744,6 +774,7 @@ fn attention_section(html: &mut String, c: &Contents) {
                 &positions,
                 &positions,
                 &|q, k| weights[[head.head, q, k]],
+                &|_, _| false,
                 1.0,
             ));
         }
@@ -822,33 +853,42 @@ fn edge_list(graph: &crate::graph::EdgeGraph, circuit: &Circuit) -> String {
     escape(&circuit.kept_edge_names(graph).join(", "))
 }
 
-fn truth_section(html: &mut String, c: &Contents) {
-    let t = &c.truth;
-    let f = &t.functional;
-    let loaded = &c.loaded;
-    let labels = loaded.component_labels();
-    let examples: usize = loaded.tasks.iter().map(Task::num_examples).sum();
-    let others: Vec<Circuit> = c
-        .alternatives
+/// The minimal circuits other than the functional truth.
+fn other_minimal_circuits(c: &Contents) -> Vec<Circuit> {
+    c.alternatives
         .circuits
         .iter()
         .map(|m| m.circuit.clone())
-        .filter(|circuit| circuit.edges != f.circuit.edges)
-        .collect();
+        .filter(|circuit| circuit.edges != c.truth.functional.circuit.edges)
+        .collect()
+}
+
+/// Functional against structural truth, the other minimal circuits dotted.
+fn truth_drawing(c: &Contents) -> String {
+    let loaded = &c.loaded;
     let title = format!(
         "{}: functional vs structural ground truth ({} ablation)",
         loaded.name,
         loaded.ablation_kind.name()
     );
-    let svg = render(&Drawing {
-        graph: &t.graph,
-        found: &t.structural,
-        truth: &f.circuit,
-        alternatives: &others,
+    render(&Drawing {
+        graph: &c.truth.graph,
+        found: &c.truth.structural,
+        truth: &c.truth.functional.circuit,
+        alternatives: &other_minimal_circuits(c),
         title: &title,
         legend: TRUTH_LEGEND,
-        labels: &labels,
-    });
+        labels: &loaded.component_labels(),
+    })
+}
+
+fn truth_section(html: &mut String, c: &Contents) {
+    let t = &c.truth;
+    let f = &t.functional;
+    let loaded = &c.loaded;
+    let examples: usize = loaded.tasks.iter().map(Task::num_examples).sum();
+    let others = other_minimal_circuits(c);
+    let svg = truth_drawing(c);
     let _ = write!(
         html,
         "<section id=\"ground-truth\"><h2>7. The ground truth</h2>\n<p><b>Structural</b> (from the weights: a writer can influence a reader \
@@ -874,14 +914,25 @@ fn truth_section(html: &mut String, c: &Contents) {
         html.push_str(
             "<p>Structural edges the data does not need, and why (<code>bos-default</code>: a head's attend-to-BOS default \
              that no sequence of this data uses; <code>ablation-invariant</code>: clean and ablated activations agree; \
-             <code>dead-end</code>; <code>unused-on-data</code>):</p><table><tr><th>edge</th><th>reason</th></tr>",
+             <code>dead-end</code>; <code>unused-on-data</code>):</p><table><tr><th>reason</th><th>edges</th></tr>",
         );
+        let mut reasons: Vec<&str> = Vec::new();
         for d in &f.differences {
+            if !reasons.contains(&d.reason.name()) {
+                reasons.push(d.reason.name());
+            }
+        }
+        for reason in reasons {
+            let edges: Vec<&str> = f
+                .differences
+                .iter()
+                .filter(|d| d.reason.name() == reason)
+                .map(|d| d.name.as_str())
+                .collect();
             let _ = write!(
                 html,
-                "<tr><td>{}</td><td>{}</td></tr>",
-                escape(&d.name),
-                d.reason.name()
+                "<tr><td>{reason}</td><td>{}</td></tr>",
+                escape(&edges.join(", "))
             );
         }
         html.push_str("</table>");
@@ -949,13 +1000,7 @@ fn thin(points: Vec<(f64, f64)>, keep: usize) -> Vec<(f64, f64)> {
 fn pruning_section(html: &mut String, c: &Contents, pruned: &Pruned) {
     let t = &c.truth;
     let loaded = &c.loaded;
-    let others: Vec<Circuit> = c
-        .alternatives
-        .circuits
-        .iter()
-        .map(|m| m.circuit.clone())
-        .filter(|circuit| circuit.edges != t.functional.circuit.edges)
-        .collect();
+    let others = other_minimal_circuits(c);
     let title = format!(
         "{}: Edge Pruning (seed {}) vs certified ground truth",
         loaded.name, pruned.config.seed
@@ -980,7 +1025,7 @@ fn pruning_section(html: &mut String, c: &Contents, pruned: &Pruned) {
     };
     let _ = write!(
         html,
-        "<section id=\"edge-pruning\"><h2>8. Edge Pruning</h2>\n<p>Default preset ({} steps, batch {}, seed {}), training alone \
+        "<section id=\"edge-pruning\"><h2>8. Edge Pruning</h2>\n<p>{} steps, batch {}, seed {}, training alone \
          (no refinement), on the {} sequences of length {}: {} edges kept, KL {:.1e}; {verdict}.</p>\n<div class=\"scroll\">{svg}</div>\n",
         pruned.config.steps,
         pruned.config.batch_size,
@@ -992,9 +1037,21 @@ fn pruning_section(html: &mut String, c: &Contents, pruned: &Pruned) {
     );
     let steps = &pruned.steps;
     let last_step = steps.last().map_or(1, |p| p.step) as f64;
+    // The sampled KL jumps by orders of magnitude from step to step; a running mean over 1% of the
+    // run shows the trend.
+    let window = (steps.len() / 100).max(1);
+    let mut sum = 0.0;
     let kl: Vec<(f64, f64)> = steps
         .iter()
-        .map(|p| (p.step as f64, p.metric.max(1e-12).log10()))
+        .enumerate()
+        .map(|(i, p)| {
+            sum += p.metric;
+            if i >= window {
+                sum -= steps[i - window].metric;
+            }
+            let mean = sum / (i + 1).min(window) as f64;
+            (p.step as f64, mean.max(1e-12).log10())
+        })
         .collect();
     let sparsity: Vec<(f64, f64)> = steps
         .iter()
@@ -1022,7 +1079,7 @@ fn pruning_section(html: &mut String, c: &Contents, pruned: &Pruned) {
     let keep = 400;
     let charts = [
         Chart {
-            title: "KL of the sampled circuit (log10)".into(),
+            title: format!("KL of the sampled circuit (mean of {window} steps)"),
             x_label: "step".into(),
             y_label: "log10 KL".into(),
             x_range: (0.0, last_step),
@@ -1085,7 +1142,7 @@ mod tests {
             default_input(&vocab, 5),
             vec![Value::Int(2), Value::Int(1), Value::Int(2)]
         );
-        assert_eq!(default_input(&vocab, 2), vec![Value::Int(3), Value::Int(2)]);
+        assert_eq!(default_input(&vocab, 1), vec![Value::Int(2)]);
     }
 
     #[test]

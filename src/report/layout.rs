@@ -448,7 +448,7 @@ pub fn render(drawing: &Drawing) -> String {
     ] {
         svg.push_str(&format!(
             "<marker id=\"arrow-{}\" viewBox=\"0 0 8 8\" refX=\"8\" refY=\"4\" markerWidth=\"7\" markerHeight=\"7\" markerUnits=\"userSpaceOnUse\" orient=\"auto\">\
-             <path d=\"M 0 0 L 8 4 L 0 8 z\" fill=\"{}\"/></marker>",
+             <polygon points=\"0,0 8,4 0,8\" fill=\"{}\"/></marker>",
             class.css(),
             class.colour()
         ));
