@@ -348,7 +348,7 @@ fn heatmap(
             y + CELL_H - 3.0,
             escape(row)
         );
-        for c in 0..cols.len() {
+        for (c, col) in cols.iter().enumerate() {
             let v = value(r, c);
             let outline = if changed(r, c) {
                 " stroke=\"#000\" stroke-width=\"1.2\""
@@ -361,7 +361,7 @@ fn heatmap(
                 label_w + CELL_W * c as f64,
                 diverging(v, scale),
                 escape(row),
-                escape(&cols[c]),
+                escape(col),
                 number(v)
             );
         }
@@ -1124,9 +1124,9 @@ fn pruning_section(html: &mut String, c: &Contents, pruned: &Pruned) {
             )),
         },
     ];
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<p class=\"note\">Training curves (the dashed line in the last chart is the functional truth's size).</p><div class=\"scroll\">{}</div></section>\n",
+        "<p class=\"note\">Training curves (the dashed line in the last chart is the functional truth's size).</p><div class=\"scroll\">{}</div></section>",
         charts_svg("Edge Pruning training", &charts)
     );
 }

@@ -248,10 +248,7 @@ pub fn layout(graph: &EdgeGraph, edges: &[(usize, DrawClass)]) -> Layout {
     let mut x = MARGIN;
     for c in 0..columns {
         column_x.push(x);
-        x += BOX_WIDTH;
-        if c + 1 < columns {
-            x += channel_width[c];
-        }
+        x += BOX_WIDTH + channel_width.get(c).copied().unwrap_or(0.0);
     }
     let width = x + MARGIN;
     let mut corridor_y = Vec::with_capacity(rows + 1);
