@@ -17,8 +17,8 @@ pub struct ReportArgs {
     /// input's length).
     #[command(flatten)]
     pub program: ProgramArgs,
-    /// The input shown, comma-separated, without BOS (integers are integers); default: up to three
-    /// tokens walking the vocabulary backwards.
+    /// The input shown, comma-separated, without BOS (integers are integers); default: the largest
+    /// token then the smallest repeated, up to three tokens.
     #[arg(long, value_name = "a,b,c")]
     pub input: Option<String>,
     /// Also run Edge Pruning (default preset) and show its circuit and training curves.

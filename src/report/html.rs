@@ -78,14 +78,21 @@ pub struct Report {
     pub truth_svg: String,
 }
 
-/// A sensible input: `min(max_seq_len, 3)` tokens walking the vocabulary backwards, so sorting and
-/// reversing programs visibly move tokens and every token the length allows appears.
+/// A sensible input: `min(max_seq_len, 3)` tokens, the largest token of the vocabulary first and
+/// then the smallest repeated (`3,1,1` over {1,2,3}), so that reversing, sorting and counting programs
+/// all visibly move or count something.
 pub fn default_input(vocab: &[Value], max_seq_len: usize) -> Vec<Value> {
     let mut sorted = vocab.to_vec();
     sorted.sort_by(|a, b| a.py_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let length = max_seq_len.clamp(1, DEFAULT_INPUT_LENGTH);
     (0..length)
-        .map(|i| sorted[sorted.len() - 1 - i % sorted.len()].clone())
+        .map(|i| {
+            if i == 0 {
+                sorted[sorted.len() - 1].clone()
+            } else {
+                sorted[(i - 1) / 2 % sorted.len()].clone()
+            }
+        })
         .collect()
 }
 
@@ -1136,13 +1143,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_input_walks_the_vocabulary_backwards_up_to_three_tokens() {
-        let vocab = vec![Value::Int(1), Value::Int(2)];
+    fn default_input_is_the_largest_token_then_the_smallest_repeated() {
+        let vocab = vec![Value::Int(2), Value::Int(1), Value::Int(3)];
         assert_eq!(
             default_input(&vocab, 5),
-            vec![Value::Int(2), Value::Int(1), Value::Int(2)]
+            vec![Value::Int(3), Value::Int(1), Value::Int(1)]
         );
-        assert_eq!(default_input(&vocab, 1), vec![Value::Int(2)]);
+        assert_eq!(default_input(&vocab, 1), vec![Value::Int(3)]);
     }
 
     #[test]
