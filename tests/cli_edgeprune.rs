@@ -123,7 +123,14 @@ fn prune_prints_quiet_json_when_piped_and_finds_the_ground_truth() {
 fn demo_prints_exact_recovery_and_draws_the_circuit() {
     let dir = temp("demo");
     let svg = dir.join("demo.svg");
-    let output = edgeprune(&["demo", "--svg", svg.to_str().unwrap()]);
+    let report = dir.join("demo.html");
+    let output = edgeprune(&[
+        "demo",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
     assert!(
         output.status.success(),
         "{}",
@@ -137,6 +144,13 @@ fn demo_prints_exact_recovery_and_draws_the_circuit() {
     assert!(std::fs::read_to_string(&svg)
         .unwrap()
         .contains("found and in the ground truth (11)"));
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        page.contains("<section id=\"edge-pruning\">")
+            && page.contains("found and in the ground truth (11)"),
+        "the demo's report lacks its Edge Pruning run"
+    );
+    assert!(text.contains(report.to_str().unwrap()), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -291,7 +305,7 @@ fn components_are_named_by_their_rasp_nodes_on_the_terminal_and_in_svg() {
     }
     let drawing = std::fs::read_to_string(&svg).unwrap();
     assert!(
-        drawing.contains("<title>a3.h0 = reverse_1 (Aggregate)</title>"),
+        drawing.contains("<title>a3.h0 · reverse_1 · Aggregate</title>"),
         "{drawing}"
     );
     let graph = stdout(&edgeprune(&["graph", "--lib", "reverse_123"]));

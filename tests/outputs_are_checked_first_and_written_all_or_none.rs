@@ -48,6 +48,8 @@ fn an_unwritable_output_stops_the_command_before_any_work_and_writes_nothing() {
             bad,
         ],
         vec!["demo", "--svg", bad],
+        vec!["demo", "--svg", ok, "--report", bad],
+        vec!["report", "--lib", "reverse", "-o", bad],
     ];
     for args in commands {
         let output = edgeprune(&args);

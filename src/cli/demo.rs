@@ -24,12 +24,15 @@ pub struct DemoArgs {
     /// Where to draw the found circuit against the ground truth.
     #[arg(long, default_value = "reverse_circuit.svg")]
     pub svg: PathBuf,
+    /// Where to write the HTML report of the same program and run (see `edgeprune report`).
+    #[arg(long, default_value = "reverse_report.html")]
+    pub report: PathBuf,
 }
 
 /// Runs `edgeprune demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
-    crate::atomic::check_writable(&[Some(args.svg.as_path())])?;
+    crate::atomic::check_writable(&[Some(args.svg.as_path()), Some(args.report.as_path())])?;
     let program = ProgramArgs::edge_pruning_reverse();
     let loaded = program.load()?;
     let model = &loaded.task.model;
@@ -123,10 +126,21 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         DEFAULT_LEGEND,
         &loaded.component_labels(),
     );
-    crate::atomic::write_all(&[(args.svg.as_path(), svg.as_bytes())])?;
+    let report = crate::report::html::build(
+        &program,
+        &crate::report::html::ReportOptions {
+            input: None,
+            prune: Some(config),
+        },
+    )?;
+    crate::atomic::write_all(&[
+        (args.svg.as_path(), svg.as_bytes()),
+        (args.report.as_path(), report.html.as_bytes()),
+    ])?;
     super::emit(&format!(
-        "   Drew {} ({:.1} s in all).",
+        "   Drew {} and wrote the report {} (open it in a browser; {:.1} s in all).",
         args.svg.display(),
+        args.report.display(),
         started.elapsed().as_secs_f64()
     ))?;
     Ok(())

@@ -7,6 +7,7 @@ pub mod export;
 pub mod graph;
 pub mod program;
 pub mod prune;
+pub mod report;
 pub mod truth;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ pub enum Command {
     Prune(prune::PruneArgs),
     /// Run every circuit method on a program (or --all) and score them against the known minimal circuits.
     Compare(compare::CompareArgs),
+    /// Write one self-contained HTML page: program, model, residual stream, attention, ground truth.
+    Report(report::ReportArgs),
     /// Score one circuit file against the known minimal circuits of a program.
     Score(compare::ScoreArgs),
     /// Write a task pack: model, dataset, ablation and metric, ground truth in every circuit format.
@@ -51,6 +54,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Truth(args) => truth::run(args),
         Command::Prune(args) => prune::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Report(args) => report::run(args),
         Command::Score(args) => compare::run_score(args),
         Command::Export(args) => export::run(args),
         Command::Bench(args) => bench::run(args),

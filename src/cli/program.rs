@@ -520,3 +520,56 @@ impl ProgramArgs {
         })
     }
 }
+
+/// A program's RASP expression and its text, for reports that show and evaluate the program itself.
+#[derive(Debug, Clone)]
+pub struct RaspSource {
+    /// The program's output SOp.
+    pub program: tracr::rasp::SOp,
+    /// The `.rasp` text: the file as written, or a library program printed as text.
+    pub text: String,
+}
+
+impl ModelArgs {
+    /// The RASP program behind `--lib` or `--program` (`None` for `--model`: a model file keeps no
+    /// program, only its layers' labels).
+    pub fn rasp_source(&self) -> Result<Option<RaspSource>> {
+        let source = &self.source;
+        match (&source.lib, &source.program) {
+            (Some(name), None) => {
+                let program = match self.compile.max_seq_len {
+                    Some(n) => tracr::library::by_name_for(name, n),
+                    None => tracr::library::by_name(name),
+                }
+                .ok_or_else(|| Error::InvalidOption {
+                    option: "--lib".into(),
+                    message: format!(
+                        "unknown program `{name}`; available: {}",
+                        tracr::library::names().join(", ")
+                    ),
+                })?;
+                // The registry's programs are built in Rust; their `.rasp` twins are the text to show.
+                let text = match tracr::library::rasp_source(name) {
+                    Some(text) => text.to_string(),
+                    None => tracr::rasp::text::print::print_program(&program.program)?,
+                };
+                Ok(Some(RaspSource {
+                    program: program.program,
+                    text,
+                }))
+            }
+            (None, Some(path)) => {
+                let text = read_text(path)?;
+                let parsed = parse_program(&text).map_err(|error| Error::InvalidOption {
+                    option: "--program".into(),
+                    message: format!("{}: {error}", path.display()),
+                })?;
+                Ok(Some(RaspSource {
+                    program: parsed.output,
+                    text,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+}

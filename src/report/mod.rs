@@ -3,7 +3,9 @@
 pub mod components;
 pub mod curves;
 pub mod dot;
+pub mod html;
 pub mod json;
+pub mod layout;
 pub mod svg;
 
 use crate::circuit::Circuit;
