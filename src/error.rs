@@ -65,6 +65,14 @@ pub enum Error {
         /// A valid name of that kind, as a hint.
         example: String,
     },
+    /// A checkpoint folder or weights file that is incomplete or malformed.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The folder or file.
+        path: String,
+        /// What is missing or wrong.
+        message: String,
+    },
     /// A model the operation cannot handle (with what would be needed).
     #[error("unsupported model: {message}")]
     Unsupported {

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod graph;
 pub mod program;
 pub mod prune;
+pub mod run;
 pub mod truth;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Score one circuit file against the known minimal circuits of a program.
     Score(compare::ScoreArgs),
+    /// The plain forward of a model (GPT-2 folder or Tracr model.json) on token ids: its logits.
+    Run(run::RunArgs),
     /// Time pruning on every backend (table with ratios to the ndarray baseline).
     Bench(bench::BenchArgs),
 }
@@ -50,6 +53,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Score(args) => compare::run_score(args),
         Command::Bench(args) => bench::run(args),
+        Command::Run(args) => run::run(args),
     }
 }
 

@@ -17,6 +17,7 @@ use tracr::{compile, CompileOptions};
 use crate::ablation::Ablation;
 use crate::error::{Error, Result};
 use crate::graph::EdgeGraph;
+use crate::model::Transformer;
 use crate::report::components::component_labels;
 use crate::task::Task;
 
@@ -32,8 +33,9 @@ pub struct SourceArgs {
     /// the flags below override it.
     #[arg(long = "program", value_name = "FILE.rasp")]
     pub program: Option<PathBuf>,
-    /// A model written by `tracr compile -o model.json`; the data is every sequence over its vocabulary.
-    #[arg(long = "model", value_name = "model.json")]
+    /// A model written by `tracr compile -o model.json` (the data is every sequence over its
+    /// vocabulary), or a GPT-2 checkpoint folder (config.json + model.safetensors).
+    #[arg(long = "model", value_name = "model.json|DIR")]
     pub model: Option<PathBuf>,
 }
 
@@ -331,6 +333,14 @@ impl ModelArgs {
                 let parsed = parse_program(&text).map_err(located)?;
                 compile_with(&stem(path), &parsed.output, &settings, flags)
             }
+            (None, None, Some(path)) if path.is_dir() => Err(Error::Unsupported {
+                message: format!(
+                    "`{}` is a checkpoint folder; this command works on compiled Tracr models \
+                     (their ground truth is known). `edgeprune run --model DIR` and \
+                     `edgeprune graph --model DIR` take checkpoint folders",
+                    path.display()
+                ),
+            }),
             (None, None, Some(path)) => {
                 if let Some(flag) = flags.given().first() {
                     return Err(Error::InvalidOption {
@@ -418,6 +428,14 @@ fn compile_with(
         max_seq_len,
         model_json: compiled.to_json(),
     })
+}
+
+/// The model at `path`: a checkpoint folder ([`crate::model::checkpoint::load`]) or a Tracr `model.json`.
+pub fn load_transformer(path: &Path) -> Result<Transformer> {
+    if path.is_dir() {
+        return crate::model::checkpoint::load(path);
+    }
+    Transformer::from_tracr_json(&read_model(path)?.model_json)
 }
 
 /// Reads a model written by `tracr compile -o` (checked by Tracr's reader, which names the file).
