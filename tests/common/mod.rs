@@ -80,3 +80,10 @@ pub mod paper_circuits {
         "a1.h0->resid_post",
     ];
 }
+
+/// A GPT-2 fixture checkpoint folder under `fixtures/edge-pruning-gpt2/`.
+pub fn gpt2_dir(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/edge-pruning-gpt2")
+        .join(name)
+}
