@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod forward;
 pub mod graph;
+pub mod lm;
 pub mod masks;
 pub mod methods;
 pub mod model;

@@ -50,6 +50,7 @@ pub fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
     (got - want).abs() <= rel * want.abs() + abs
 }
 pub mod random_setup;
+pub mod tiny_tokenizer;
 
 /// The circuits Edge Pruning's paper reports as recovered (../shared/docs/edge-pruning.md §8): facts
 /// from the paper, not outputs of this code.
