@@ -6,6 +6,7 @@ pub mod demo;
 pub mod graph;
 pub mod program;
 pub mod prune;
+pub mod prune_lm;
 pub mod run;
 pub mod truth;
 

@@ -6,6 +6,7 @@
 //! token (GPT-2's `<|endoftext|>`); with causal attention the padding cannot change the target
 //! position, as in the official collators (which pad with eos and use no attention mask).
 
+pub mod prune;
 pub mod tasks;
 pub mod tokenizer;
 
