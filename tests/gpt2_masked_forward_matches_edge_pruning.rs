@@ -276,7 +276,7 @@ fn check_reference(fixture_name: &str, checkpoint_name: &str) {
     }
 }
 
-fn check_candle(fixture_name: &str, checkpoint_name: &str, dtype: DType) {
+fn check_candle(fixture_name: &str, checkpoint_name: &str, dtype: DType, device: CandleDevice) {
     let setup = setup(fixture_name, checkpoint_name);
     let graph = EdgeGraph::for_model(&setup.model);
     let all_cases = cases(&setup.fixture, &graph);
@@ -293,7 +293,7 @@ fn check_candle(fixture_name: &str, checkpoint_name: &str, dtype: DType) {
             &ablation(&setup, kind),
             Metric::Kl,
             dtype,
-            CandleDevice::Cpu,
+            device,
         )
         .unwrap();
         for case in all_cases.iter().filter(|c| c.ablation == kind) {
@@ -372,13 +372,25 @@ fn reference_matches_official_masked_forward_kl_and_gradients() {
 #[test]
 fn candle_f64_matches_official_masked_forward_kl_and_gradients() {
     for (file, dir) in FILES {
-        check_candle(file, dir, DType::F64);
+        check_candle(file, dir, DType::F64, CandleDevice::Cpu);
     }
 }
 
 #[test]
 fn candle_f32_matches_official_float32_masked_forward_kl_and_gradients() {
     for (file, dir) in FILES {
-        check_candle(file, dir, DType::F32);
+        check_candle(file, dir, DType::F32, CandleDevice::Cpu);
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "cuda"),
+    ignore = "needs a CUDA GPU and --features cuda: run scripts/gpu-check.sh"
+)]
+fn cuda_matches_official_masked_forward_kl_and_gradients() {
+    for (file, dir) in FILES {
+        check_candle(file, dir, DType::F64, CandleDevice::Cuda(0));
+        check_candle(file, dir, DType::F32, CandleDevice::Cuda(0));
     }
 }
