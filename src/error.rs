@@ -87,6 +87,14 @@ pub enum Error {
         /// What does not exist here.
         message: String,
     },
+    /// A checkpoint folder or weights file that is incomplete or malformed.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The folder or file.
+        path: String,
+        /// What is missing or wrong.
+        message: String,
+    },
     /// A model the operation cannot handle (with what would be needed).
     #[error("unsupported model: {message}")]
     Unsupported {

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod formats;
 pub mod forward;
 pub mod graph;
+pub mod lm;
 pub mod masks;
 pub mod methods;
 pub mod model;

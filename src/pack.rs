@@ -57,7 +57,10 @@ pub struct PackInput<'a> {
 /// into TransformerLens's `model_name`.
 pub fn write_pack_models(model: &CompiledModel, dir: &Path, name: &str) -> Result<Vec<PackFile>> {
     let mut files = vec![
-        (dir.join("model.json"), tracr::formats::json::to_json_bytes(model)),
+        (
+            dir.join("model.json"),
+            tracr::formats::json::to_json_bytes(model),
+        ),
         (
             dir.join("model.safetensors"),
             tracr::formats::safetensors::to_safetensors_bytes(model)?,

@@ -15,6 +15,7 @@ use crate::graph::{EdgeGraph, HeadInput};
 use crate::masks::hard_concrete::{LIMIT_LEFT, LIMIT_RIGHT, TEMPERATURE};
 use crate::model::{Activation, LayerNorm, OutputKind, Readout, Transformer};
 use crate::objective::metric::{LinearMetric, Metric};
+use crate::objective::positions::TargetPositions;
 
 /// Large negative logit for masked (future) keys: exp underflows to exactly 0 in f32 and f64.
 const MASKED_LOGIT: f64 = -1e30;
@@ -121,9 +122,101 @@ pub struct CandleBackend {
     reference: Array3<f64>,
     /// The clean run's writer differences of the last batch EAP-IG interpolated on.
     clean_deltas: Option<(Vec<usize>, Vec<Tensor>)>,
+    /// When set, the KL counts only these positions (Edge Pruning's GPT-2 tasks).
+    target_positions: Option<TargetPositions>,
 }
 
 impl CandleBackend {
+    /// Makes the KL count only each example's target positions (see [`TargetPositions`]); `None` restores
+    /// the default (every position after BOS).
+    pub fn set_target_positions(&mut self, positions: Option<TargetPositions>) -> Result<()> {
+        if let Some(p) = &positions {
+            p.check_covers(self.clean.nrows(), self.clean.ncols())?;
+            if self.metric != Metric::Kl {
+                return Err(Error::InvalidOption {
+                    option: "metric".into(),
+                    message: "target positions are defined for the KL only; use --metric kl".into(),
+                });
+            }
+        }
+        self.target_positions = positions;
+        Ok(())
+    }
+
+    /// The masked output `[B, S, outputs]` on `batch` for fixed edge and node masks (as f64).
+    pub fn masked_output(
+        &mut self,
+        batch: &[usize],
+        edge_mask: &[f64],
+        node_mask: &[f64],
+    ) -> Result<Array3<f64>> {
+        self.check_fixed_masks(batch, edge_mask, node_mask)?;
+        let output = self.forward(batch, &self.vector(edge_mask)?, &self.vector(node_mask)?)?;
+        let dims = output.dims3().ce()?;
+        let values = output
+            .to_dtype(DType::F64)
+            .and_then(|o| o.flatten_all())
+            .and_then(|o| o.to_vec1::<f64>())
+            .ce()?;
+        Ok(Array3::from_shape_vec(dims, values).expect("dims of the tensor"))
+    }
+
+    /// The metric on `batch` for fixed masks and its gradients with respect to every edge mask (graph
+    /// order) and node mask (writer order): what the reference's `metric_and_gradients` returns.
+    pub fn metric_and_mask_gradients(
+        &mut self,
+        batch: &[usize],
+        edge_mask: &[f64],
+        node_mask: &[f64],
+    ) -> Result<(f64, Vec<f64>, Vec<f64>)> {
+        self.check_fixed_masks(batch, edge_mask, node_mask)?;
+        let edge_z = Var::from_tensor(&self.vector(edge_mask)?).ce()?;
+        let node_z = Var::from_tensor(&self.vector(node_mask)?).ce()?;
+        let output = self.forward(batch, edge_z.as_tensor(), node_z.as_tensor())?;
+        let metric = self.metric_of(&output, batch)?;
+        let grads = metric.backward().ce()?;
+        let grad_of = |v: &Var, n: usize| -> Result<Vec<f64>> {
+            match grads.get(v.as_tensor()) {
+                Some(g) => vec_f64(g),
+                None => Ok(vec![0.0; n]),
+            }
+        };
+        Ok((
+            scalar_f64(&metric)?,
+            grad_of(&edge_z, edge_mask.len())?,
+            grad_of(&node_z, node_mask.len())?,
+        ))
+    }
+
+    fn check_fixed_masks(
+        &self,
+        batch: &[usize],
+        edge_mask: &[f64],
+        node_mask: &[f64],
+    ) -> Result<()> {
+        let (e, w) = (self.graph.num_edges(), self.graph.num_writers());
+        if edge_mask.len() != e || node_mask.len() != w {
+            return Err(Error::Shape {
+                what: "edge and node masks".into(),
+                expected: format!("({e}, {w})"),
+                got: format!("({}, {})", edge_mask.len(), node_mask.len()),
+            });
+        }
+        match batch.iter().find(|&&n| n >= self.clean.nrows()) {
+            Some(bad) => Err(Error::Shape {
+                what: "batch example index".into(),
+                expected: format!("< {} (examples in the dataset)", self.clean.nrows()),
+                got: bad.to_string(),
+            }),
+            None if batch.is_empty() => Err(Error::Shape {
+                what: "batch".into(),
+                expected: "at least one example index".into(),
+                got: "an empty batch".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// A backend for `model` on the `[N, S]` clean token ids, pruned under `ablation`, in `dtype` on `device`.
     pub fn new(
         model: &Transformer,
@@ -242,6 +335,7 @@ impl CandleBackend {
             ablated,
             reference,
             clean_deltas: None,
+            target_positions: None,
             layers,
             num_heads,
             graph,
@@ -438,6 +532,25 @@ impl CandleBackend {
             self.dtype,
             &self.device,
         )?;
+        if let Some(positions) = &self.target_positions {
+            // Σ_{b,s} w[b,s] Σ_v p (log p − log q) / B over the whole vocabulary (fpt2_ioi.py's KL).
+            let weights = positions.rows(batch);
+            let weights = tensor(
+                weights.as_standard_layout().as_slice().unwrap(),
+                (b, s),
+                self.dtype,
+                &self.device,
+            )?;
+            let log_p = log_softmax_last(&reference)?;
+            let log_q = log_softmax_last(output)?;
+            let p = log_p.exp().ce()?;
+            return (p * (log_p - log_q).ce()?)
+                .and_then(|x| x.sum(D::Minus1))
+                .and_then(|x| x * weights)
+                .and_then(|x| x.sum_all())
+                .and_then(|x| x.affine(1.0 / b as f64, 0.0))
+                .ce();
+        }
         if self.output_kind == OutputKind::Categorical && s < 2 {
             // Only the BOS position: no group to compare, the metric is 0 (kept attached to the graph).
             return output.sum_all().and_then(|x| x.affine(0.0, 0.0)).ce();

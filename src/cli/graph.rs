@@ -19,6 +19,9 @@ pub struct GraphArgs {
 /// Prints the edge count (checked against the paper's formula), every edge, and the RASP node of
 /// every component.
 pub fn run(args: &GraphArgs) -> Result<()> {
+    if let Some(dir) = args.model.source.model.as_ref().filter(|p| p.is_dir()) {
+        return checkpoint_graph(dir);
+    }
     let compiled = args.model.compile()?;
     let model = Transformer::from_tracr_json(&compiled.model_json)?;
     let graph = EdgeGraph::for_model(&model);
@@ -39,6 +42,26 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     super::emit("components:")?;
     for line in component_lines(&graph, &labels, &vec![true; graph.num_writers()]) {
         super::emit(&format!("  {line}"))?;
+    }
+    Ok(())
+}
+
+/// The edge graph of a checkpoint folder (no RASP labels: its components compute nothing named).
+fn checkpoint_graph(dir: &std::path::Path) -> Result<()> {
+    let model = crate::model::checkpoint::load(dir)?;
+    let graph = EdgeGraph::for_model(&model);
+    let formula = EdgeGraph::formula_edge_count(model.num_layers(), model.num_heads(), 2);
+    super::emit(&format!(
+        "{}: {} layers, {} head(s) per layer, {} writers, {} readers, {} edges (paper's formula: {formula})",
+        dir.display(),
+        model.num_layers(),
+        model.num_heads(),
+        graph.num_writers(),
+        graph.num_readers(),
+        graph.num_edges(),
+    ))?;
+    for name in graph.edge_names() {
+        super::emit(name)?;
     }
     Ok(())
 }

@@ -7,7 +7,9 @@ pub mod export;
 pub mod graph;
 pub mod program;
 pub mod prune;
+pub mod prune_lm;
 pub mod report;
+pub mod run;
 pub mod truth;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +44,8 @@ pub enum Command {
     Score(compare::ScoreArgs),
     /// Write a task pack: model, dataset, ablation and metric, ground truth in every circuit format.
     Export(export::ExportArgs),
+    /// The plain forward of a model (GPT-2 folder or Tracr model.json) on token ids: its logits.
+    Run(run::RunArgs),
     /// Time pruning on every backend (table with ratios to the ndarray baseline).
     Bench(bench::BenchArgs),
 }
@@ -58,6 +62,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Score(args) => compare::run_score(args),
         Command::Export(args) => export::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Run(args) => run::run(args),
     }
 }
 

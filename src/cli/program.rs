@@ -17,6 +17,7 @@ use tracr::{compile, CompileOptions};
 use crate::ablation::Ablation;
 use crate::error::{Error, Result};
 use crate::graph::EdgeGraph;
+use crate::model::Transformer;
 use crate::report::components::component_labels;
 use crate::task::Task;
 
@@ -33,8 +34,9 @@ pub struct SourceArgs {
     #[arg(long = "program", value_name = "FILE.rasp")]
     pub program: Option<PathBuf>,
     /// A model written by `tracr compile -o` (model.json, model.safetensors or a TransformerLens
-    /// folder); the data is every sequence over its vocabulary.
-    #[arg(long = "model", value_name = "model.json")]
+    /// folder; the data is every sequence over its vocabulary), or a GPT-2 checkpoint folder
+    /// (config.json + model.safetensors).
+    #[arg(long = "model", value_name = "model.json|DIR")]
     pub model: Option<PathBuf>,
 }
 
@@ -332,6 +334,14 @@ impl ModelArgs {
                 let parsed = parse_program(&text).map_err(located)?;
                 compile_with(&stem(path), &parsed.output, &settings, flags)
             }
+            (None, None, Some(path)) if is_checkpoint_folder(path) => Err(Error::Unsupported {
+                message: format!(
+                    "`{}` is a checkpoint folder; this command works on compiled Tracr models \
+                     (their ground truth is known). `edgeprune run --model DIR` and \
+                     `edgeprune graph --model DIR` take checkpoint folders",
+                    path.display()
+                ),
+            }),
             (None, None, Some(path)) => {
                 if let Some(flag) = flags.given().first() {
                     return Err(Error::InvalidOption {
@@ -419,6 +429,34 @@ fn compile_with(
         max_seq_len,
         model_json: compiled.to_json(),
     })
+}
+
+/// The model at `path`: a checkpoint folder ([`crate::model::checkpoint::load`]) or a Tracr model
+/// (model.json, model.safetensors or a TransformerLens folder).
+pub fn load_transformer(path: &Path) -> Result<Transformer> {
+    if is_checkpoint_folder(path) {
+        return crate::model::checkpoint::load(path);
+    }
+    Transformer::from_tracr_json(&read_model(path)?.model_json)
+}
+
+/// Whether `path` is a Hugging Face checkpoint folder rather than one of our TransformerLens exports:
+/// both hold `config.json` and `model.safetensors`, but only Hugging Face's config names a
+/// `model_type` (ours names `original_architecture: tracr`). A folder without a readable
+/// config.json counts as a checkpoint, so that its loader says what is missing.
+fn is_checkpoint_folder(path: &Path) -> bool {
+    if !path.is_dir() {
+        return false;
+    }
+    let config = std::fs::read(path.join("config.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    match config {
+        Some(config) => {
+            config.get("original_architecture").and_then(|a| a.as_str()) != Some("tracr")
+        }
+        None => !path.join("vocab.json").exists(),
+    }
 }
 
 /// Reads a model written by `tracr compile -o` (checked by Tracr's reader, which names the file).

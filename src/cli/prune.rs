@@ -85,6 +85,12 @@ pub struct PruneArgs {
     /// Skip computing the functional ground truth (and the comparison with it).
     #[arg(long)]
     pub no_truth: bool,
+    /// A language-model task on a checkpoint folder (`--model DIR`): Edge Pruning's GPT-2 experiments.
+    #[arg(long, value_enum)]
+    pub task: Option<super::prune_lm::LmTaskKind>,
+    /// Examples of the task to generate [default: the paper's: IOI 200, GT 150, GP 150].
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count)]
+    pub examples: Option<usize>,
 }
 
 /// Hyper-parameter presets.
@@ -172,6 +178,16 @@ impl PruneArgs {
 
     /// The configuration: the preset with the user's overrides.
     pub fn config(&self) -> Result<PruneConfig> {
+        let base = match self.preset {
+            Preset::Reverse => PruneConfig::reverse(),
+            Preset::Xproportion => PruneConfig::xproportion(),
+            Preset::Default => PruneConfig::default_config(),
+        };
+        self.config_over(base)
+    }
+
+    /// `base` with the user's overrides (a new `--steps` scales the warm-ups in proportion).
+    pub fn config_over(&self, base: PruneConfig) -> Result<PruneConfig> {
         if let Some(target) = self.target {
             if !TARGET_RANGE.contains(&target) {
                 return Err(Error::InvalidOption {
@@ -185,15 +201,11 @@ impl PruneArgs {
                 });
             }
         }
-        let mut config = match self.preset {
-            Preset::Reverse => PruneConfig::reverse(),
-            Preset::Xproportion => PruneConfig::xproportion(),
-            Preset::Default => PruneConfig::default_config(),
-        };
+        let mut config = base;
         if let Some(steps) = self.steps {
-            config.steps = steps;
             // Keep the presets' warm-up proportions when only the length changes.
-            let scale = steps as f64 / self.preset_steps() as f64;
+            let scale = steps as f64 / config.steps as f64;
+            config.steps = steps;
             config.lr_warmup = (config.lr_warmup as f64 * scale).round() as usize;
             config.sparsity_warmup = (config.sparsity_warmup as f64 * scale).round() as usize;
         }
@@ -223,14 +235,6 @@ impl PruneArgs {
         }
         config.validate()?;
         Ok(config)
-    }
-
-    fn preset_steps(&self) -> usize {
-        match self.preset {
-            Preset::Reverse => PruneConfig::reverse().steps,
-            Preset::Xproportion => PruneConfig::xproportion().steps,
-            Preset::Default => PruneConfig::default_config().steps,
-        }
     }
 }
 
@@ -369,6 +373,9 @@ fn graph_of(loaded: &super::program::LoadedProgram) -> EdgeGraph {
 /// Runs `edgeprune prune`.
 pub fn run(args: &PruneArgs) -> Result<()> {
     crate::atomic::check_writable(&[args.json.as_deref(), args.svg.as_deref()])?;
+    if let Some(task) = args.task {
+        return super::prune_lm::run(args, task);
+    }
     let config = args.config()?;
     let precision = args.precision()?;
     let loaded = args.program.load()?;

@@ -19,12 +19,13 @@ mod pass;
 mod plan;
 mod workspace;
 
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 
 use crate::ablation::Ablation;
 use crate::error::{Error, Result};
 use crate::graph::EdgeGraph;
 use crate::model::{OutputKind, Transformer};
+use crate::objective::positions::{weighted_kl, TargetPositions};
 use crate::objective::Metric;
 use pass::{Core, MaskGrads};
 use plan::Plan;
@@ -47,6 +48,8 @@ pub struct MaskedForward {
     reference_rows: Array3<f64>,
     /// ∂metric/∂output of the last `metric_and_gradients` call (reused buffer).
     grad_output: Array3<f64>,
+    /// When set, the KL counts only these positions (Edge Pruning's GPT-2 tasks); else every position after BOS.
+    target_positions: Option<TargetPositions>,
 }
 
 impl MaskedForward {
@@ -139,7 +142,42 @@ impl MaskedForward {
             gradients_current: false,
             reference_rows: Array3::zeros((0, 0, 0)),
             grad_output: Array3::zeros((0, 0, 0)),
+            target_positions: None,
         })
+    }
+
+    /// Makes the KL count only each example's target positions (see [`TargetPositions`]); `None` restores
+    /// the default (every position after BOS). Only the KL takes target positions.
+    pub fn set_target_positions(&mut self, positions: Option<TargetPositions>) -> Result<()> {
+        if let Some(p) = &positions {
+            p.check_covers(self.num_examples, self.core.seq_len)?;
+        }
+        self.target_positions = positions;
+        Ok(())
+    }
+
+    /// The metric (and, given a buffer, its output gradient) of the last forward against `reference_rows`.
+    fn evaluate_metric(
+        &self,
+        metric: Metric,
+        batch: &[usize],
+        grad_output: Option<ArrayViewMut3<f64>>,
+    ) -> Result<f64> {
+        let output = self.workspace.output.view();
+        let reference = self.reference_rows.view();
+        match (&self.target_positions, metric, grad_output) {
+            (Some(positions), Metric::Kl, grad) => {
+                weighted_kl(output, reference, positions.rows(batch).view(), grad)
+            }
+            (Some(_), Metric::Mse, _) => Err(Error::InvalidOption {
+                option: "metric".into(),
+                message: "target positions are defined for the KL only; use --metric kl".into(),
+            }),
+            (None, metric, Some(grad)) => {
+                metric.value_and_gradient(self.output_kind, output, reference, grad)
+            }
+            (None, metric, None) => metric.value(self.output_kind, output, reference),
+        }
     }
 
     /// The edge graph whose edge and writer order the masks and gradients use.
@@ -260,11 +298,7 @@ impl MaskedForward {
     ) -> Result<f64> {
         self.forward(batch, edge_mask, node_mask)?;
         self.gather_reference(batch);
-        metric.value(
-            self.output_kind,
-            self.workspace.output.view(),
-            self.reference_rows.view(),
-        )
+        self.evaluate_metric(metric, batch, None)
     }
 
     /// Forward, metric against the full model, and backward in one call: returns the metric and
@@ -284,13 +318,8 @@ impl MaskedForward {
         if grad_output.dim() != self.workspace.output.dim() {
             grad_output = Array3::zeros(self.workspace.output.dim());
         }
-        let result = metric
-            .value_and_gradient(
-                self.output_kind,
-                self.workspace.output.view(),
-                self.reference_rows.view(),
-                grad_output.view_mut(),
-            )
+        let result = self
+            .evaluate_metric(metric, batch, Some(grad_output.view_mut()))
             .and_then(|value| {
                 self.backward(grad_output.view(), grad_edge_mask, grad_node_mask)?;
                 Ok(value)

@@ -4,7 +4,10 @@
 //! weights map `x · W`. Each attention head owns its slice of the query/key/value/output
 //! projections and `b_O / H` of the layer's output bias, exactly as Edge Pruning splits it.
 
+pub mod checkpoint;
+pub mod gpt2;
 mod random;
+pub mod safetensors_file;
 mod tracr_json;
 
 pub use random::TransformerShape;

@@ -50,6 +50,7 @@ pub fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
     (got - want).abs() <= rel * want.abs() + abs
 }
 pub mod random_setup;
+pub mod tiny_tokenizer;
 
 /// The circuits Edge Pruning's paper reports as recovered (../shared/docs/edge-pruning.md §8): facts
 /// from the paper, not outputs of this code.
@@ -79,4 +80,11 @@ pub mod paper_circuits {
         "m0->a1.h0.v",
         "a1.h0->resid_post",
     ];
+}
+
+/// A GPT-2 fixture checkpoint folder under `fixtures/edge-pruning-gpt2/`.
+pub fn gpt2_dir(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/edge-pruning-gpt2")
+        .join(name)
 }
