@@ -166,7 +166,15 @@ impl CompiledModel {
     /// Reads the output dimensions of the final residual `[T, D]`: (argmax index or value, decoded value)
     /// per position, with the BOS token at position 0.
     pub(crate) fn decode(&self, x: &Array2<f64>) -> (Vec<f64>, Vec<Value>) {
-        let out = x.select(Axis(1), &self.output_residual_indices);
+        let out = match &self.residual_map {
+            // Reading a compiled dimension i of r' = r · M is r' · M[i, :]ᵀ.
+            Some(map) => x.dot(
+                &map.matrix
+                    .select(Axis(0), &self.output_residual_indices)
+                    .t(),
+            ),
+            None => x.select(Axis(1), &self.output_residual_indices),
+        };
         let (unembedded, mut decoded): (Vec<f64>, Vec<Value>) = match &self.output_encoding {
             OutputEncoding::Categorical(map) => out
                 .rows()
