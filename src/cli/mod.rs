@@ -4,6 +4,7 @@ pub mod bench;
 pub mod compare;
 pub mod demo;
 pub mod graph;
+pub mod harder;
 pub mod program;
 pub mod prune;
 pub mod truth;
@@ -38,6 +39,10 @@ pub enum Command {
     Score(compare::ScoreArgs),
     /// Time pruning on every backend (table with ratios to the ndarray baseline).
     Bench(bench::BenchArgs),
+    /// Train Tracr's compressed residual (d_model -> D) and re-certify the truth on the compressed model.
+    Compress(harder::CompressArgs),
+    /// Write docs/harder-truth.md: every program aligned, rotated, compressed, perturbed; truth and Edge Pruning.
+    HarderTruth(harder::HarderTruthArgs),
 }
 
 /// Runs the parsed command line.
@@ -50,6 +55,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Score(args) => compare::run_score(args),
         Command::Bench(args) => bench::run(args),
+        Command::Compress(args) => harder::run_compress(args),
+        Command::HarderTruth(args) => harder::run_harder_truth(args),
     }
 }
 

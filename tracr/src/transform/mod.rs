@@ -8,7 +8,7 @@ mod rotate;
 pub use perturb::perturb;
 pub use rotate::{random_rotation, rotate};
 
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 
 use crate::model::{CompiledModel, ResidualMap, ResidualMapKind};
 
@@ -26,20 +26,21 @@ pub fn map_residual(
     label_prefix: &str,
 ) -> CompiledModel {
     let d_new = matrix.ncols();
-    let read = matrix.t();
+    let write = |w: &Array2<f64>| written(w, matrix);
+    let read = |w: &Array2<f64>| read_through(matrix, w);
     let mut out = model.clone();
-    out.token_embed = model.token_embed.dot(matrix);
-    out.pos_embed = model.pos_embed.dot(matrix);
+    out.token_embed = write(&model.token_embed);
+    out.pos_embed = write(&model.pos_embed);
     for layer in &mut out.weights {
         let a = &mut layer.attn;
-        a.query = read.dot(&a.query);
-        a.key = read.dot(&a.key);
-        a.value = read.dot(&a.value);
-        a.output = a.output.dot(matrix);
+        a.query = read(&a.query);
+        a.key = read(&a.key);
+        a.value = read(&a.value);
+        a.output = write(&a.output);
         a.output_bias = a.output_bias.dot(matrix);
         let m = &mut layer.mlp;
-        m.hidden = read.dot(&m.hidden);
-        m.output = m.output.dot(matrix);
+        m.hidden = read(&m.hidden);
+        m.output = write(&m.output);
         m.output_bias = m.output_bias.dot(matrix);
     }
     out.config.d_model = d_new;
@@ -61,6 +62,27 @@ pub fn map_residual(
         },
     });
     out
+}
+
+/// `w · matrix` for a writer `w` (`[rows, d]`), multiplying only through the dimensions `w` writes:
+/// compiled writers touch a few dimensions, and the MLPs have thousands of rows (shuffle_dyck2), so
+/// this keeps `--rotate` within a millisecond. Skipped terms are exact zeros: the result is the same.
+fn written(w: &Array2<f64>, matrix: &Array2<f64>) -> Array2<f64> {
+    let used: Vec<usize> = (0..w.ncols())
+        .filter(|&j| w.column(j).iter().any(|&x| x != 0.0))
+        .collect();
+    w.select(Axis(1), &used).dot(&matrix.select(Axis(0), &used))
+}
+
+/// `matrixᵀ · w` for a reader `w` (`[d, cols]`), through the dimensions `w` reads only (as [`written`]).
+fn read_through(matrix: &Array2<f64>, w: &Array2<f64>) -> Array2<f64> {
+    let used: Vec<usize> = (0..w.nrows())
+        .filter(|&i| w.row(i).iter().any(|&x| x != 0.0))
+        .collect();
+    matrix
+        .select(Axis(0), &used)
+        .t()
+        .dot(&w.select(Axis(0), &used))
 }
 
 /// The post-compile transforms `tracr compile` offers, applied in a fixed order: noise, then rotation.
