@@ -343,7 +343,11 @@ fn variant_row(
         program: program.name.to_string(),
         variant: variant.to_string(),
         accuracy,
-        truth_edges: comparison.truth.smallest,
+        truth_edges: comparison
+            .truth
+            .minimal_circuits
+            .get(comparison.truth.smallest)
+            .map_or(0, Vec::len),
         truth_complete: comparison.truth.complete,
         ep_exact: ep.exact,
         ep_f1: ep.f1,
