@@ -29,6 +29,7 @@ fn readout_by_hand(model: &Transformer, residual: &Array1<f64>) -> Vec<f64> {
     match &model.readout {
         Readout::Categorical { unembedding } => normed.dot(unembedding).to_vec(),
         Readout::Numerical { dimension } => vec![normed[*dimension]],
+        Readout::NumericalDirection { direction } => vec![normed.dot(direction)],
     }
 }
 

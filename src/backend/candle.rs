@@ -13,7 +13,7 @@ use crate::backend::{AttributionBackend, Backend, Lambdas, StepRequest, StepResu
 use crate::error::{Error, Result};
 use crate::graph::{EdgeGraph, HeadInput};
 use crate::masks::hard_concrete::{LIMIT_LEFT, LIMIT_RIGHT, TEMPERATURE};
-use crate::model::{Activation, LayerNorm, OutputKind, Readout, Transformer};
+use crate::model::{Activation, LayerNorm, OutputKind, Transformer};
 use crate::objective::metric::{LinearMetric, Metric};
 use crate::objective::positions::TargetPositions;
 
@@ -307,14 +307,7 @@ impl CandleBackend {
                 mlp_edges: indices(mlp_edges)?,
             });
         }
-        let readout_matrix = match &model.readout {
-            Readout::Categorical { unembedding } => unembedding.clone(),
-            Readout::Numerical { dimension } => {
-                let mut column = Array2::zeros((model.d_model(), 1));
-                column[(*dimension, 0)] = 1.0;
-                column
-            }
-        };
+        let readout_matrix = model.readout.output_matrix(model.d_model());
         let output_edges = graph
             .edges_into(graph.output_reader())
             .iter()

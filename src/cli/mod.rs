@@ -5,6 +5,7 @@ pub mod compare;
 pub mod demo;
 pub mod export;
 pub mod graph;
+pub mod harder;
 pub mod program;
 pub mod prune;
 pub mod prune_lm;
@@ -48,6 +49,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Time pruning on every backend (table with ratios to the ndarray baseline).
     Bench(bench::BenchArgs),
+    /// Train Tracr's compressed residual (d_model -> D) and re-certify the truth on the compressed model.
+    Compress(harder::CompressArgs),
+    /// Write docs/harder-truth.md: every program aligned, rotated, compressed, perturbed; truth and Edge Pruning.
+    HarderTruth(harder::HarderTruthArgs),
 }
 
 /// Runs the parsed command line.
@@ -63,6 +68,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Export(args) => export::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Run(args) => run::run(args),
+        Command::Compress(args) => harder::run_compress(args),
+        Command::HarderTruth(args) => harder::run_harder_truth(args),
     }
 }
 

@@ -87,6 +87,9 @@ pub fn truth_json(loaded: &LoadedProgram, truth: &GroundTruth) -> Json {
     let mut structural = circuit_to_json(&truth.graph, &truth.structural);
     structural["kl"] = json!(f.structural_certificate.kl);
     structural["changed_examples"] = json!(f.structural_certificate.changed_examples);
+    structural["note"] = json!(crate::truth::structural::structural_note(
+        &loaded.task.model
+    ));
     let mut functional = circuit_to_json(&truth.graph, &f.circuit);
     functional["kl"] = json!(f.certificate.kl);
     functional["changed_examples"] = json!(f.certificate.changed_examples);
@@ -174,6 +177,9 @@ fn print_summary(loaded: &LoadedProgram, truth: &GroundTruth) -> Result<()> {
         loaded.ablation_kind.name(),
         truth.graph.num_edges()
     ))?;
+    if let Some(note) = crate::truth::structural::structural_note(&loaded.task.model) {
+        super::emit(note)?;
+    }
     super::emit(&format!(
         "structural: {} edges (KL {:.2e}, {} examples changed)",
         truth.structural.num_edges(),

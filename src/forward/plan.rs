@@ -9,7 +9,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::graph::{EdgeGraph, Reader, Writer};
-use crate::model::{LayerNorm, Readout, Transformer};
+use crate::model::{LayerNorm, Transformer};
 
 /// One reader's input projection, restricted to the dimensions it reads.
 #[derive(Debug, Clone)]
@@ -84,14 +84,7 @@ impl Plan {
             })
             .collect();
 
-        let output_matrix = match &model.readout {
-            Readout::Categorical { unembedding } => unembedding.clone(),
-            Readout::Numerical { dimension } => {
-                let mut column = Array2::zeros((d, 1));
-                column[(*dimension, 0)] = 1.0;
-                column
-            }
-        };
+        let output_matrix = model.readout.output_matrix(d);
         let reader_dims: Vec<Vec<usize>> = graph
             .readers()
             .iter()

@@ -254,6 +254,7 @@ pub fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Transformer> {
         activation: Activation::Gelu,
         residual_labels: None,
         bos_token_id: config.bos_token_id,
+        residual_basis: super::ResidualBasis::Native,
     };
     model.validate()?;
     Ok(model)

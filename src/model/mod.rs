@@ -4,12 +4,14 @@
 //! weights map `x · W`. Each attention head owns its slice of the query/key/value/output
 //! projections and `b_O / H` of the layer's output bias, exactly as Edge Pruning splits it.
 
+mod basis;
 pub mod checkpoint;
 pub mod gpt2;
 mod random;
 pub mod safetensors_file;
 mod tracr_json;
 
+pub use basis::UNROTATE_ROUNDOFF;
 pub use random::TransformerShape;
 
 use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};
@@ -157,6 +159,48 @@ pub enum Readout {
         /// Index of that dimension.
         dimension: usize,
     },
+    /// One number per position read along a direction, `R · direction` (a rotated or compressed
+    /// numerical Tracr model, whose output dimension is no longer a basis vector).
+    NumericalDirection {
+        /// `[d_model]`.
+        direction: Array1<f64>,
+    },
+}
+
+impl Readout {
+    /// The readout as a projection `[d_model, outputs]` (numerical: one column).
+    pub fn output_matrix(&self, d_model: usize) -> Array2<f64> {
+        match self {
+            Readout::Categorical { unembedding } => unembedding.clone(),
+            Readout::Numerical { dimension } => {
+                let mut column = Array2::zeros((d_model, 1));
+                column[(*dimension, 0)] = 1.0;
+                column
+            }
+            Readout::NumericalDirection { direction } => direction
+                .clone()
+                .into_shape_with_order((d_model, 1))
+                .expect("direction has d_model entries (validate checks)"),
+        }
+    }
+}
+
+/// How a model's residual dimensions relate to the compiled program's named features.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResidualBasis {
+    /// As the weights are: for a compiled Tracr model, one named feature per dimension.
+    Native,
+    /// A compiled model's residual rotated by an orthogonal `rotation` (`r' = r · rotation`): the
+    /// structural truth is computed after undoing it.
+    Rotated {
+        /// `[d_model, d_model]`, orthogonal.
+        rotation: Array2<f64>,
+        /// The compiled model's residual labels (the rows of `rotation`), when known.
+        compiled_labels: Option<Vec<String>>,
+    },
+    /// A compiled model's residual projected to fewer dimensions (features share dimensions): the
+    /// structural truth does not apply; only the functional certificate does.
+    Compressed,
 }
 
 /// Whether the output is class logits or one number per position (decides the metric's softmax axis).
@@ -191,6 +235,8 @@ pub struct Transformer {
     pub residual_labels: Option<Vec<String>>,
     /// The BOS token id, when known.
     pub bos_token_id: Option<usize>,
+    /// Whether the residual is the compiled basis, a rotation of it, or a compression.
+    pub residual_basis: ResidualBasis,
 }
 
 /// A plain forward's result: the output and, when asked for, every writer's output.
@@ -232,7 +278,7 @@ impl Transformer {
     pub fn num_outputs(&self) -> usize {
         match &self.readout {
             Readout::Categorical { unembedding } => unembedding.ncols(),
-            Readout::Numerical { .. } => 1,
+            Readout::Numerical { .. } | Readout::NumericalDirection { .. } => 1,
         }
     }
 
@@ -240,7 +286,7 @@ impl Transformer {
     pub fn output_kind(&self) -> OutputKind {
         match self.readout {
             Readout::Categorical { .. } => OutputKind::Categorical,
-            Readout::Numerical { .. } => OutputKind::Numerical,
+            Readout::Numerical { .. } | Readout::NumericalDirection { .. } => OutputKind::Numerical,
         }
     }
 
@@ -315,6 +361,13 @@ impl Transformer {
                     });
                 }
             }
+            Readout::NumericalDirection { direction } => {
+                check_len("numerical readout direction", d, direction.len())?
+            }
+        }
+        if let ResidualBasis::Rotated { rotation, .. } = &self.residual_basis {
+            check_len("rotation rows", d, rotation.nrows())?;
+            check_len("rotation columns", d, rotation.ncols())?;
         }
         if let Some(labels) = &self.residual_labels {
             check_len("residual_labels", d, labels.len())?;
@@ -431,6 +484,7 @@ impl Transformer {
             Readout::Numerical { dimension } => final_state
                 .slice(s![.., *dimension..*dimension + 1])
                 .to_owned(),
+            Readout::NumericalDirection { .. } => final_state.dot(&self.readout.output_matrix(d)),
         };
         let channels = output.ncols();
         let output = output

@@ -97,6 +97,7 @@ impl Transformer {
             activation: shape.activation,
             residual_labels: None,
             bos_token_id: Some(0),
+            residual_basis: super::ResidualBasis::Native,
         }
     }
 }

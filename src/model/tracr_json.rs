@@ -3,7 +3,7 @@
 use ndarray::{s, Array1, Array2};
 use serde_json::Value;
 
-use super::{Activation, AttentionHead, Layer, Mlp, Readout, Transformer};
+use super::{Activation, AttentionHead, Layer, Mlp, Readout, ResidualBasis, Transformer};
 use crate::error::{Error, Result};
 
 impl Transformer {
@@ -153,13 +153,26 @@ impl Transformer {
                     .into(),
             ));
         }
-        if let Some(&bad) = output_indices.iter().find(|&&i| i >= d_model) {
+        let residual_map = residual_map(model, d_model)?;
+        // Output indices name compiled dimensions; a rotated or compressed model reads them through
+        // its map: compiled dimension i of r' = r · M is r' · M[i, :]ᵀ.
+        let compiled_d = residual_map.as_ref().map_or(d_model, |(m, _)| m.nrows());
+        if let Some(&bad) = output_indices.iter().find(|&&i| i >= compiled_d) {
             return Err(json_error(
                 "model.output_residual_indices",
-                format!("{bad} is not below d_model = {d_model}"),
+                format!("{bad} is not below the compiled d_model = {compiled_d}"),
             ));
         }
-        let readout = if categorical {
+        let readout = if let Some((map, _)) = &residual_map {
+            let unembedding = map.select(ndarray::Axis(0), &output_indices).t().to_owned();
+            if categorical {
+                Readout::Categorical { unembedding }
+            } else {
+                Readout::NumericalDirection {
+                    direction: unembedding.column(0).to_owned(),
+                }
+            }
+        } else if categorical {
             let mut unembedding = Array2::zeros((d_model, output_indices.len()));
             for (class, &dim) in output_indices.iter().enumerate() {
                 unembedding[(dim, class)] = 1.0;
@@ -210,10 +223,54 @@ impl Transformer {
             activation,
             residual_labels,
             bos_token_id,
+            residual_basis: match residual_map {
+                None => ResidualBasis::Native,
+                Some((rotation, true)) => ResidualBasis::Rotated {
+                    rotation,
+                    compiled_labels: model
+                        .get("residual_map")
+                        .and_then(|map| map.get("compiled_labels"))
+                        .and_then(|labels| serde_json::from_value(labels.clone()).ok()),
+                },
+                Some((_, false)) => ResidualBasis::Compressed,
+            },
         };
         transformer.validate()?;
         Ok(transformer)
     }
+}
+
+/// The optional `residual_map` written by `tracr compile --rotate` or compression: its matrix
+/// `[compiled d_model, d_model]` and whether it is a rotation.
+fn residual_map(model: &Value, d_model: usize) -> Result<Option<(Array2<f64>, bool)>> {
+    let Some(map) = model.get("residual_map") else {
+        return Ok(None);
+    };
+    let matrix = matrix(
+        field(map, "matrix", "model.residual_map")?,
+        "residual_map.matrix",
+    )?;
+    if matrix.ncols() != d_model {
+        return Err(Error::Shape {
+            what: "model.residual_map.matrix columns".into(),
+            expected: format!("d_model = {d_model}"),
+            got: matrix.ncols().to_string(),
+        });
+    }
+    let kind = field(map, "transform", "model.residual_map")?
+        .get("kind")
+        .and_then(Value::as_str);
+    let rotation = match kind {
+        Some("rotation") => true,
+        Some("compression") => false,
+        other => {
+            return Err(json_error(
+                "model.residual_map.transform.kind",
+                format!("{other:?} is not one of rotation, compression"),
+            ))
+        }
+    };
+    Ok(Some((matrix, rotation)))
 }
 
 fn json_error(what: &str, message: String) -> Error {

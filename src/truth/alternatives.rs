@@ -141,6 +141,9 @@ impl MinimalCircuits {
 
 /// Edges (per graph edge) that carry only `one`/`tokens:BOS` into a head's query or key.
 pub fn bos_default_edges(model: &Transformer, graph: &EdgeGraph) -> Vec<bool> {
+    // Compiled dimensions have names; a rotated model's have not until the rotation is undone.
+    let model = model.in_compiled_basis();
+    let model = model.as_ref();
     let (writer_dims, reader_dims) = residual_supports(model);
     let Some(labels) = model.residual_labels.as_ref() else {
         return vec![false; graph.num_edges()];

@@ -355,8 +355,10 @@ fn classify(
     kept: &Circuit,
 ) -> Result<Vec<Difference>> {
     let model = &data[0].0.model;
-    let (writer_dims, reader_dims) = residual_supports(model);
-    let labels = model.residual_labels.clone().unwrap_or_default();
+    // Reasons speak of compiled dimensions (`one`, `tokens:BOS`): read a rotated model unrotated.
+    let compiled = model.in_compiled_basis();
+    let (writer_dims, reader_dims) = residual_supports(compiled.as_ref());
+    let labels = compiled.residual_labels.clone().unwrap_or_default();
     let bos_labels = ["one".to_string(), "tokens:BOS".to_string()];
     // Clean and corrupted writer states of every interchange dataset (none for other ablations).
     let mut interchange_states = Vec::new();

@@ -9,7 +9,7 @@
 use crate::circuit::Circuit;
 use crate::forward::residual_supports;
 use crate::graph::{EdgeGraph, Reader, Writer};
-use crate::model::Transformer;
+use crate::model::{ResidualBasis, Transformer};
 
 /// The writer a reader belongs to (`a0.h0.q` → `a0.h0`), or `None` for `resid_post`.
 pub fn reader_component(graph: &EdgeGraph, reader: usize) -> Option<usize> {
@@ -58,7 +58,14 @@ pub fn keep_paths_to_output(graph: &EdgeGraph, edges: &mut [bool]) {
 
 /// The structural ground truth of `model`: edges whose writer writes a dimension the reader reads,
 /// restricted to paths into the output. Node masks are all on.
+///
+/// A rotated model is read in its compiled basis (the rotation undone, see
+/// [`Transformer::in_compiled_basis`]), where dimensions have one meaning again. A compressed model
+/// has no such basis: its weights are dense, so every edge on a path to the output is structural
+/// ([`structural_applies`] says so, and reports print it).
 pub fn structural(model: &Transformer) -> Circuit {
+    let model = model.in_compiled_basis();
+    let model = model.as_ref();
     let graph = EdgeGraph::for_model(model);
     let (writer_dims, reader_dims) = residual_supports(model);
     let mut edges: Vec<bool> = (0..graph.num_edges())
@@ -69,6 +76,26 @@ pub fn structural(model: &Transformer) -> Circuit {
         edges,
         nodes: vec![true; graph.num_writers()],
     }
+}
+
+/// Whether the structural truth means something for `model`, and in which basis: `None` when it is
+/// read from the weights as they are, else a sentence for reports.
+pub fn structural_note(model: &Transformer) -> Option<&'static str> {
+    match model.residual_basis {
+        ResidualBasis::Native => None,
+        ResidualBasis::Rotated { .. } => Some(
+            "rotated model: structural truth computed in the compiled basis (the rotation undone)",
+        ),
+        ResidualBasis::Compressed => Some(
+            "compressed model: features share residual dimensions, so the structural truth does \
+             not apply (every edge on a path to the output); only the functional truth does",
+        ),
+    }
+}
+
+/// Whether the structural truth is a meaningful bound for `model` (not for a compressed one).
+pub fn structural_applies(model: &Transformer) -> bool {
+    !matches!(model.residual_basis, ResidualBasis::Compressed)
 }
 
 /// Whether the writer is one of the two embeddings.

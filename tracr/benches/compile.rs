@@ -27,8 +27,16 @@ fn main() {
         .unwrap_or(21);
     println!("median of {runs} runs; forward = one input of max_seq_len tokens (BOS added)");
     println!(
-        "{:<32} {:>4} {:>6} {:>12} {:>14} {:>14} {:>14}",
-        "program", "lay", "d", "compile ms", "forward us", "sparse fwd us", "Tracr comp ms"
+        "{:<32} {:>4} {:>6} {:>12} {:>14} {:>14} {:>14} {:>12} {:>9}",
+        "program",
+        "lay",
+        "d",
+        "compile ms",
+        "forward us",
+        "sparse fwd us",
+        "Tracr comp ms",
+        "--rotate ms",
+        "rot/comp"
     );
     for entry in tracr::library::registry() {
         let options = CompileOptions {
@@ -70,19 +78,30 @@ fn main() {
             sparse_times.push(start.elapsed());
             std::hint::black_box(out);
         }
+        // `tracr compile --rotate`: what the rotation adds to a compile (QR, products, the labels).
+        let mut rotate_times = Vec::with_capacity(runs);
+        for seed in 0..runs as u64 {
+            let start = Instant::now();
+            let rotated = tracr::transform::rotate(&model, seed)
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+            rotate_times.push(start.elapsed());
+            std::hint::black_box(rotated);
+        }
         let tracr = TRACR_COMPILE_MS
             .iter()
             .find(|(n, _)| *n == entry.name)
             .map_or(String::from("-"), |(_, ms)| format!("{ms:.0}"));
         println!(
-            "{:<32} {:>4} {:>6} {:>12.3} {:>14.1} {:>14.1} {:>14}",
+            "{:<32} {:>4} {:>6} {:>12.3} {:>14.1} {:>14.1} {:>14} {:>12.3} {:>9.3}",
             entry.name,
             model.config.num_layers,
             model.config.d_model,
-            median(compile_times).as_secs_f64() * 1e3,
+            median(compile_times.clone()).as_secs_f64() * 1e3,
             median(forward_times).as_secs_f64() * 1e6,
             median(sparse_times).as_secs_f64() * 1e6,
-            tracr
+            tracr,
+            median(rotate_times.clone()).as_secs_f64() * 1e3,
+            median(rotate_times).as_secs_f64() / median(compile_times.clone()).as_secs_f64()
         );
     }
 }

@@ -295,6 +295,8 @@ pub fn assemble(craft: &CraftModel, io: &Interface) -> Result<CompiledModel> {
         token_embed,
         pos_embed,
         weights,
+        residual_map: None,
+        perturbation: None,
     })
 }
 

@@ -211,6 +211,25 @@ pub fn describe(model: &CompiledModel) -> String {
         model.residual_labels.len(),
         compress_labels(&model.residual_labels)
     ));
+    if let Some(map) = &model.residual_map {
+        let how = match map.kind {
+            crate::model::ResidualMapKind::Rotation { seed } => {
+                format!("rotated (seed {seed})")
+            }
+            crate::model::ResidualMapKind::Compression => "compressed".to_string(),
+        };
+        out.push_str(&format!(
+            "{how} from the compiled residual ({} dimensions): {}; the table's reads and writes name compiled dimensions\n",
+            map.compiled_labels.len(),
+            compress_labels(&map.compiled_labels)
+        ));
+    }
+    if let Some(p) = &model.perturbation {
+        out.push_str(&format!(
+            "weights perturbed: Gaussian noise of {} x each tensor's RMS (seed {})\n",
+            p.epsilon, p.seed
+        ));
+    }
     out
 }
 

@@ -65,6 +65,14 @@ pub enum Error {
         /// The label looked up.
         label: String,
     },
+    /// A command-line option or library argument outside its valid range.
+    #[error("invalid {option}: {message}")]
+    InvalidOption {
+        /// The option (`--perturb`, `--compress`).
+        option: &'static str,
+        /// What is wrong and what is valid.
+        message: String,
+    },
     /// A library program was asked for with arguments Tracr's `lib.py` rejects.
     #[error("{function}: {reason}")]
     InvalidArgument {

@@ -15,7 +15,9 @@ pub mod library;
 pub mod lower;
 pub mod model;
 pub mod rasp;
+pub mod rng;
 pub mod size;
+pub mod transform;
 pub mod value;
 
 pub use compile::{compile, CompileOptions};

@@ -1,6 +1,8 @@
 //! The streaming JSON writer (`tracr compile -o model.json`) writes exactly the bytes that
 //! serialising the `serde_json::Value` tree of `CompiledModel::to_json` gives, for every library
-//! program: the fast path changed no byte of the file format.
+//! program, and for rotated and perturbed models (which carry `residual_map` and `perturbation`):
+//! the fast path changed no byte of the file format, and the fast reader and the safetensors file
+//! give the transformed model back.
 
 use tracr::formats::to_json_bytes;
 use tracr::library::registry;
@@ -21,9 +23,61 @@ fn streamed_json_is_byte_identical_to_the_value_tree_for_every_library_program()
             &options,
         )
         .unwrap_or_else(|e| panic!("{}: {e}", program.name));
+        assert_same_bytes(program.name, &model);
+        checked += 1;
+    }
+    assert_eq!(checked, 26, "every library program");
+}
+
+#[test]
+fn rotated_and_perturbed_models_stream_and_read_back_with_their_transform() {
+    for name in ["reverse", "frac_prevs", "sort"] {
+        let program = registry().into_iter().find(|p| p.name == name).unwrap();
+        let options = CompileOptions {
+            causal: program.causal,
+            ..CompileOptions::default()
+        };
+        let model = compile(
+            &program.program,
+            &program.vocab,
+            program.max_seq_len,
+            &options,
+        )
+        .unwrap();
+        let transformed = tracr::transform::apply(
+            model,
+            &tracr::transform::TransformOptions {
+                rotate: Some(5),
+                perturb: Some((1e-3, 2)),
+            },
+        )
+        .unwrap();
+        assert!(transformed.residual_map.is_some() && transformed.perturbation.is_some());
+        assert_same_bytes(name, &transformed);
+        let bytes = to_json_bytes(&transformed);
+        let back = tracr::formats::json::from_json_bytes(&bytes).unwrap();
+        assert_eq!(
+            back.residual_map, transformed.residual_map,
+            "{name}: JSON residual_map"
+        );
+        assert_eq!(
+            back.perturbation, transformed.perturbation,
+            "{name}: JSON perturbation"
+        );
+        let st = tracr::formats::safetensors::to_safetensors_bytes(&transformed).unwrap();
+        let back = tracr::formats::safetensors::from_safetensors_bytes(&st).unwrap();
+        assert!(
+            to_json_bytes(&back) == bytes,
+            "{name}: the safetensors file does not give the transformed model back"
+        );
+    }
+}
+
+fn assert_same_bytes(name: &str, model: &tracr::model::CompiledModel) {
+    {
         let mut tree = serde_json::to_string(&model.to_json()).unwrap();
         tree.push('\n');
-        let streamed = to_json_bytes(&model);
+        let streamed = to_json_bytes(model);
         if streamed != tree.as_bytes() {
             let at = streamed
                 .iter()
@@ -37,14 +91,12 @@ fn streamed_json_is_byte_identical_to_the_value_tree_for_every_library_program()
             panic!(
                 "{}: streamed JSON ({} bytes) differs from the value tree's ({} bytes) at byte {at}:\n\
                  streamed: …{}…\n    tree: …{}…",
-                program.name,
+                name,
                 streamed.len(),
                 tree.len(),
                 window(&streamed),
                 window(tree.as_bytes())
             );
         }
-        checked += 1;
     }
-    assert_eq!(checked, 26, "every library program");
 }

@@ -191,6 +191,16 @@ struct CompileArgs {
     /// Print a table of the model's layers, heads and MLPs and its residual stream.
     #[arg(long, group = "destination")]
     describe: bool,
+    /// Rotate the residual stream by a random orthogonal matrix drawn from SEED (exact: every output
+    /// is unchanged; labels become `rotated:i`, the JSON keeps the compiled labels and the matrix).
+    #[arg(long, value_name = "SEED")]
+    rotate: Option<u64>,
+    /// Add Gaussian noise of relative size EPS (times each weight tensor's RMS) to every weight.
+    #[arg(long, value_name = "EPS", allow_hyphen_values = true)]
+    perturb: Option<f64>,
+    /// The noise's seed (with --perturb).
+    #[arg(long, value_name = "S", default_value_t = 0, requires = "perturb")]
+    perturb_seed: u64,
 }
 
 /// `tracr run`.
@@ -232,7 +242,11 @@ fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
         }
         None => None,
     };
-    let model = program.compile()?;
+    let transforms = tracr::transform::TransformOptions {
+        rotate: args.rotate,
+        perturb: args.perturb.map(|epsilon| (epsilon, args.perturb_seed)),
+    };
+    let model = tracr::transform::apply(program.compile()?, &transforms)?;
     if let Some((path, format)) = output {
         write_model(&model, path, format)?;
         eprintln!(

@@ -166,7 +166,7 @@ struct ModelDocument<'a>(&'a CompiledModel);
 impl Serialize for ModelDocument<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let model = self.0;
-        let mut map = serializer.serialize_map(Some(13))?;
+        let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("config", &model.config)?;
         map.serialize_entry("residual_labels", &model.residual_labels)?;
         map.serialize_entry("tokens_labels", &model.tokens_labels)?;
@@ -182,6 +182,13 @@ impl Serialize for ModelDocument<'_> {
         map.serialize_entry("layers", &model.layers)?;
         map.serialize_entry("weights_layout", WEIGHTS_LAYOUT)?;
         map.serialize_entry("weights", &WeightsDocument(model))?;
+        // Rotated, compressed or perturbed models only, after the weights as in `to_json`.
+        if let Some(residual_map) = model.residual_map_json() {
+            map.serialize_entry("residual_map", &residual_map)?;
+        }
+        if let Some(perturbation) = model.perturbation_json() {
+            map.serialize_entry("perturbation", &perturbation)?;
+        }
         map.end()
     }
 }

@@ -166,7 +166,7 @@ impl CompiledModel {
     /// Reads the output dimensions of the final residual `[T, D]`: (argmax index or value, decoded value)
     /// per position, with the BOS token at position 0.
     pub(crate) fn decode(&self, x: &Array2<f64>) -> (Vec<f64>, Vec<Value>) {
-        let out = x.select(Axis(1), &self.output_residual_indices);
+        let out = self.read_output(x);
         let (unembedded, mut decoded): (Vec<f64>, Vec<Value>) = match &self.output_encoding {
             OutputEncoding::Categorical(map) => out
                 .rows()
@@ -190,5 +190,18 @@ impl CompiledModel {
         };
         decoded[0] = Value::Str(self.input_encoding.bos_token.clone());
         (unembedded, decoded)
+    }
+
+    /// The output directions of a residual `[T, D]`: `[T, outputs]` (one column when numerical).
+    pub fn read_output(&self, x: &Array2<f64>) -> Array2<f64> {
+        match &self.residual_map {
+            // Reading compiled dimension i of r' = r · M is r' · M[i, :]ᵀ.
+            Some(map) => x.dot(
+                &map.matrix
+                    .select(Axis(0), &self.output_residual_indices)
+                    .t(),
+            ),
+            None => x.select(Axis(1), &self.output_residual_indices),
+        }
     }
 }

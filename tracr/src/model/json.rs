@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::{
     AttentionWeights, CompiledModel, InputEncoding, LayerWeights, MlpWeights, ModelConfig,
-    ModuleInfo, OutputEncoding, WEIGHTS_LAYOUT,
+    ModuleInfo, OutputEncoding, Perturbation, ResidualMap, ResidualMapKind, WEIGHTS_LAYOUT,
 };
 use crate::craft::json::{matrix_to_json, value_from_json, value_to_json};
 use crate::error::{Error, Result};
@@ -184,7 +184,7 @@ impl CompiledModel {
             OutputEncoding::Numerical => json!({"kind": "numerical"}),
         };
         let enc = &self.input_encoding;
-        json!({
+        let mut out = json!({
             "config": serde_json::to_value(&self.config).expect("config serialises"),
             "residual_labels": self.residual_labels,
             "tokens_labels": self.tokens_labels,
@@ -202,7 +202,35 @@ impl CompiledModel {
             "layers": serde_json::to_value(&self.layers).expect("layers serialise"),
             "weights_layout": WEIGHTS_LAYOUT,
             "weights": weights,
-        })
+        });
+        if let Some(map) = self.residual_map_json() {
+            out["residual_map"] = map;
+        }
+        if let Some(p) = self.perturbation_json() {
+            out["perturbation"] = p;
+        }
+        out
+    }
+
+    /// The `residual_map` entry (rotated or compressed models), as every writer spells it.
+    pub(crate) fn residual_map_json(&self) -> Option<Json> {
+        let map = self.residual_map.as_ref()?;
+        let kind = match map.kind {
+            ResidualMapKind::Rotation { seed } => json!({"kind": "rotation", "seed": seed}),
+            ResidualMapKind::Compression => json!({"kind": "compression"}),
+        };
+        Some(json!({
+            "transform": kind,
+            "about": "compiled residual r (named by compiled_labels) = this model's residual r' via r' = r · matrix; writers and embeddings were multiplied by matrix, readers' inputs and the unembedding by its transpose",
+            "compiled_labels": map.compiled_labels,
+            "matrix": matrix_to_json(&map.matrix),
+        }))
+    }
+
+    /// The `perturbation` entry (noisy models).
+    pub(crate) fn perturbation_json(&self) -> Option<Json> {
+        let p = self.perturbation.as_ref()?;
+        Some(json!({"epsilon": p.epsilon, "seed": p.seed}))
     }
 
     /// Reads a model from the fixtures' `model` schema, checking every shape against the config.
@@ -271,6 +299,8 @@ impl CompiledModel {
             token_embed: source.matrix("token_embed/embeddings")?,
             pos_embed: source.matrix("pos_embed/embeddings")?,
             weights: layer_weights,
+            residual_map: residual_map_from_json(json)?,
+            perturbation: perturbation_from_json(json)?,
             config,
         };
         model.check_shapes()?;
@@ -303,6 +333,8 @@ impl CompiledModel {
             token_embed: Array2::zeros((0, 0)),
             pos_embed: Array2::zeros((0, 0)),
             weights: Vec::new(),
+            residual_map: self.residual_map.clone(),
+            perturbation: self.perturbation.clone(),
         }
     }
 
@@ -356,11 +388,64 @@ impl CompiledModel {
                 expect(&format!("layer {i} {name}"), &[got], &[want])?;
             }
         }
-        if let Some(&bad) = self.output_residual_indices.iter().find(|&&i| i >= d) {
+        // Output indices name compiled dimensions, which a residual map may have changed.
+        let compiled_d = match &self.residual_map {
+            Some(map) => {
+                expect(
+                    "residual_map.matrix",
+                    map.matrix.shape(),
+                    &[map.compiled_labels.len(), d],
+                )?;
+                map.compiled_labels.len()
+            }
+            None => d,
+        };
+        if let Some(&bad) = self
+            .output_residual_indices
+            .iter()
+            .find(|&&i| i >= compiled_d)
+        {
             return Err(Error::Json(format!(
-                "output residual index {bad} is outside d_model {d}"
+                "output residual index {bad} is outside the compiled d_model {compiled_d}"
             )));
         }
         Ok(())
     }
+}
+
+/// The optional `residual_map` object.
+fn residual_map_from_json(json: &Json) -> Result<Option<ResidualMap>> {
+    let Some(map) = json.get("residual_map") else {
+        return Ok(None);
+    };
+    let transform = field(map, "transform")?;
+    let kind = match field(transform, "kind")?.as_str() {
+        Some("rotation") => ResidualMapKind::Rotation {
+            seed: field(transform, "seed")?.as_u64().ok_or_else(|| {
+                Error::Json("residual_map.transform.seed is not a whole number".into())
+            })?,
+        },
+        Some("compression") => ResidualMapKind::Compression,
+        other => {
+            return Err(Error::Json(format!(
+                "residual_map.transform.kind must be rotation or compression, got {other:?}"
+            )))
+        }
+    };
+    Ok(Some(ResidualMap {
+        kind,
+        matrix: matrix(field(map, "matrix")?, "residual_map.matrix")?,
+        compiled_labels: parse(map, "compiled_labels")?,
+    }))
+}
+
+/// The optional `perturbation` object.
+fn perturbation_from_json(json: &Json) -> Result<Option<Perturbation>> {
+    let Some(p) = json.get("perturbation") else {
+        return Ok(None);
+    };
+    Ok(Some(Perturbation {
+        epsilon: parse(p, "epsilon")?,
+        seed: parse(p, "seed")?,
+    }))
 }

@@ -225,6 +225,45 @@ pub struct CompiledModel {
     pub pos_embed: Array2<f64>,
     /// Per-layer weights.
     pub weights: Vec<LayerWeights>,
+    /// How the residual stream was changed after compiling (rotated, compressed); None as compiled.
+    pub residual_map: Option<ResidualMap>,
+    /// The noise added to the weights after compiling, if any.
+    pub perturbation: Option<Perturbation>,
+}
+
+/// What changed the residual basis after compiling.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResidualMapKind {
+    /// An orthogonal rotation drawn from `seed` (exact: every output is unchanged).
+    Rotation {
+        /// The seed of the Gaussian matrix whose QR factor is the rotation.
+        seed: u64,
+    },
+    /// A trained projection to fewer dimensions (approximate: features share dimensions).
+    Compression,
+}
+
+/// A change of residual basis: the compiled residual `r` (named dimensions) becomes `r · matrix`.
+///
+/// Writers' output weights and the embeddings were multiplied by `matrix` on the right, readers' input
+/// weights by `matrixᵀ` on the left, so a reader sees `r · matrix · matrixᵀ` (= `r` for a rotation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResidualMap {
+    /// Rotation or compression.
+    pub kind: ResidualMapKind,
+    /// `[compiled d_model, d_model]`.
+    pub matrix: Array2<f64>,
+    /// The compiled model's residual labels, the rows of `matrix`.
+    pub compiled_labels: Vec<String>,
+}
+
+/// Gaussian noise added to every weight after compiling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Perturbation {
+    /// Noise standard deviation relative to each weight tensor's root mean square.
+    pub epsilon: f64,
+    /// The noise's seed.
+    pub seed: u64,
 }
 
 /// The fixtures' description of the weight layout, written alongside the weights.

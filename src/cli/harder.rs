@@ -1,0 +1,213 @@
+//! `edgeprune compress` (Tracr's compressed residual, trained) and `edgeprune harder-truth` (the table
+//! of docs/harder-truth.md).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use tracr::model::CompiledModel;
+
+use super::program::ModelArgs;
+use crate::compress::CompressOptions;
+use crate::error::{Error, Result};
+use crate::harder::{
+    compress_and_certify, program_rows, rasp_outputs, render_markdown, HarderOptions,
+};
+
+/// Arguments of `edgeprune compress`.
+#[derive(Debug, Clone, Args)]
+pub struct CompressArgs {
+    /// The program (its data: every input of max_seq_len tokens).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The compressed width D (1..d_model-1); default: the smallest with 100 % decoded accuracy within
+    /// the training budget, by bisection.
+    #[arg(long = "dims", value_name = "D")]
+    pub dims: Option<usize>,
+    /// Full-batch Adam steps per training (the budget).
+    #[arg(long, default_value_t = CompressOptions::default().steps)]
+    pub steps: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = CompressOptions::default().learning_rate)]
+    pub learning_rate: f64,
+    /// Seed of W's initial projection.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the compressed model here (model JSON that every command's `--model` accepts).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the report as JSON here (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs `edgeprune compress`.
+pub fn run_compress(args: &CompressArgs) -> Result<()> {
+    crate::atomic::check_writable(&[args.output.as_deref(), args.json.as_deref()])?;
+    if args.steps == 0 || !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
+        return Err(Error::InvalidOption {
+            option: "--steps / --learning-rate".into(),
+            message: format!(
+                "need at least one step and a positive finite learning rate, got {} and {}",
+                args.steps, args.learning_rate
+            ),
+        });
+    }
+    let compiled = args.model.compile()?;
+    let model = CompiledModel::from_json(&compiled.model_json)?;
+    if let Some(dims) = args.dims {
+        crate::compress::check_dims(&model, dims)?;
+    }
+    let options = CompressOptions {
+        steps: args.steps,
+        learning_rate: args.learning_rate,
+        seed: args.seed,
+        ..CompressOptions::default()
+    };
+    // The RASP evaluator is the reference for a library program; otherwise the compiled model is.
+    let program = args
+        .model
+        .source
+        .lib
+        .as_deref()
+        .and_then(|name| tracr::library::by_name_for(name, compiled.max_seq_len));
+    let expected = match &program {
+        Some(p) => {
+            let task = crate::task::Task::from_tracr_model(
+                &compiled.name,
+                &compiled.model_json,
+                compiled.max_seq_len,
+                0,
+            )?;
+            Some(rasp_outputs(p, &task)?)
+        }
+        None => None,
+    };
+    let report = compress_and_certify(
+        &compiled.name,
+        &model,
+        compiled.max_seq_len,
+        expected.as_deref(),
+        args.dims,
+        &options,
+        &mut |dims, accuracy, seconds| {
+            eprintln!("D = {dims}: accuracy {accuracy:.3} after {seconds:.1} s");
+        },
+    )?;
+    let Some(report) = report else {
+        return Err(Error::Unsupported {
+            message: format!(
+                "{}: no width below d_model = {} reached 100 % decoded accuracy within {} steps; \
+                 raise --steps or give --dims",
+                compiled.name, model.config.d_model, args.steps
+            ),
+        });
+    };
+    let mut summary = report.to_json();
+    summary["program"] = serde_json::json!(compiled.name);
+    summary["reference"] = serde_json::json!(if expected.is_some() {
+        "RASP evaluator"
+    } else {
+        "the compiled model's decoding"
+    });
+    let mut outputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    if let Some(path) = &args.output {
+        let mut text = serde_json::to_string(&report.model.to_json()).expect("JSON serialises");
+        text.push('\n');
+        outputs.push((path.clone(), text.into_bytes()));
+    }
+    let summary_text = serde_json::to_string_pretty(&summary).expect("JSON serialises");
+    match &args.json {
+        Some(path) if tracr::io::is_stdout(path) => super::emit(&summary_text)?,
+        Some(path) => outputs.push((path.clone(), (summary_text.clone() + "\n").into_bytes())),
+        None => super::emit(&summary_text)?,
+    }
+    let refs: Vec<(&std::path::Path, &[u8])> = outputs
+        .iter()
+        .map(|(p, b)| (p.as_path(), b.as_slice()))
+        .collect();
+    crate::atomic::write_all(&refs)
+}
+
+/// Arguments of `edgeprune harder-truth`.
+#[derive(Debug, Clone, Args)]
+pub struct HarderTruthArgs {
+    /// Library programs, comma-separated (default: every one).
+    #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME..]")]
+    pub programs: Vec<String>,
+    /// Relative noise of the perturbed form.
+    #[arg(long, default_value_t = HarderOptions::default().perturb.0)]
+    pub perturb: f64,
+    /// Write the Markdown here (default: standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs `edgeprune harder-truth`.
+pub fn run_harder_truth(args: &HarderTruthArgs) -> Result<()> {
+    crate::atomic::check_writable(&[args.output.as_deref()])?;
+    let options = HarderOptions {
+        perturb: (args.perturb, 0),
+        ..HarderOptions::default()
+    };
+    let registry = tracr::library::registry();
+    let programs: Vec<_> = if args.programs.is_empty() {
+        registry
+    } else {
+        args.programs
+            .iter()
+            .map(|name| {
+                tracr::library::by_name(name).ok_or_else(|| Error::InvalidOption {
+                    option: "--programs".into(),
+                    message: format!(
+                        "unknown program `{name}`; available: {}",
+                        tracr::library::names().join(", ")
+                    ),
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    let started = Instant::now();
+    let bar = super::progress_bar(
+        programs.len() as u64,
+        "{bar:30} {pos}/{len} {msg} [{elapsed_precise}]",
+    );
+    let mut rows = Vec::new();
+    let mut compressions = Vec::new();
+    for program in &programs {
+        let (program_rows, compression) = program_rows(program, &options, &mut |stage| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!("{}: {stage}", program.name));
+            }
+        })?;
+        rows.extend(program_rows);
+        compressions.push((program.name.to_string(), compression));
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut command = String::from("edgeprune harder-truth");
+    if !args.programs.is_empty() {
+        command.push_str(&format!(" --programs {}", args.programs.join(",")));
+    }
+    command.push_str(&format!(
+        " --perturb {} -o docs/harder-truth.md",
+        args.perturb
+    ));
+    let text = render_markdown(
+        &rows,
+        &compressions,
+        &options,
+        &command,
+        started.elapsed().as_secs_f64(),
+    );
+    match &args.output {
+        Some(path) if !tracr::io::is_stdout(path) => {
+            crate::atomic::write_all(&[(path.as_path(), text.as_bytes())])
+        }
+        _ => super::emit(text.trim_end()),
+    }
+}
