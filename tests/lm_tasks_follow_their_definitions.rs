@@ -15,7 +15,12 @@ use edgeprune::lm::tokenizer::TextTokenizer;
 use edgeprune::lm::{AnswerScore, LmTask};
 
 fn tokenizer_dir(name: &str, words: &[String]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("edgeprune-lm-{}-{name}", std::process::id()));
+    // One folder per call: tests run in parallel, and two writing (and first clearing) the same
+    // folder raced.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("edgeprune-lm-{}-{name}-{call}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     write_tiny_tokenizer(&dir, words);

@@ -28,7 +28,7 @@ pub fn random_rotation(d: usize, seed: u64) -> Result<Array2<f64>> {
         }
         let norm = v.dot(&v).sqrt();
         // A Gaussian matrix is singular with probability 0; this guards against a broken draw.
-        if !(norm > 1e-8) {
+        if norm.is_nan() || norm <= 1e-8 {
             return Err(Error::Message(format!(
                 "rotation seed {seed}: column {j} of the {d}x{d} Gaussian matrix is dependent on                  the earlier ones; try another seed"
             )));
