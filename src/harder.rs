@@ -23,16 +23,7 @@ use crate::truth::{functional, structural};
 
 /// Compiles a library program at its registry settings.
 pub fn compile_library(program: &LibProgram) -> Result<CompiledModel> {
-    let options = tracr::CompileOptions {
-        causal: program.causal,
-        ..tracr::CompileOptions::default()
-    };
-    Ok(tracr::compile(
-        &program.program,
-        &program.vocab,
-        program.max_seq_len,
-        &options,
-    )?)
+    Ok(program.compile()?)
 }
 
 /// The RASP evaluator's output (no BOS) on every `[N, S]` input row of `task` (BOS first).

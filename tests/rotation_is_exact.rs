@@ -29,17 +29,9 @@ const TOLERANCE: f64 = 1e-9;
 const FLOOR: f64 = 1e-12;
 
 fn compiled(program: &LibProgram) -> CompiledModel {
-    let options = tracr::CompileOptions {
-        causal: program.causal,
-        ..tracr::CompileOptions::default()
-    };
-    tracr::compile(
-        &program.program,
-        &program.vocab,
-        program.max_seq_len,
-        &options,
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", program.name))
+    program
+        .compile()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.name))
 }
 
 fn oracle_inputs(name: &str) -> Vec<Vec<Value>> {

@@ -243,6 +243,17 @@ pub struct LibProgram {
     pub causal: bool,
 }
 
+impl LibProgram {
+    /// Compiles the program at its registry settings (vocabulary, length, causality; defaults else).
+    pub fn compile(&self) -> Result<crate::model::CompiledModel> {
+        let options = crate::CompileOptions {
+            causal: self.causal,
+            ..crate::CompileOptions::default()
+        };
+        crate::compile(&self.program, &self.vocab, self.max_seq_len, &options)
+    }
+}
+
 fn chars(s: &str) -> Vec<Value> {
     s.chars().map(|c| Value::Str(c.to_string())).collect()
 }

@@ -14,17 +14,9 @@ fn library_models() -> Vec<(&'static str, CompiledModel)> {
     registry()
         .into_iter()
         .map(|program| {
-            let options = CompileOptions {
-                causal: program.causal,
-                ..CompileOptions::default()
-            };
-            let model = compile(
-                &program.program,
-                &program.vocab,
-                program.max_seq_len,
-                &options,
-            )
-            .unwrap_or_else(|e| panic!("{}: {e}", program.name));
+            let model = program
+                .compile()
+                .unwrap_or_else(|e| panic!("{}: {e}", program.name));
             (program.name, model)
         })
         .collect()

@@ -6,23 +6,14 @@
 
 use tracr::formats::to_json_bytes;
 use tracr::library::registry;
-use tracr::{compile, CompileOptions};
 
 #[test]
 fn streamed_json_is_byte_identical_to_the_value_tree_for_every_library_program() {
     let mut checked = 0;
     for program in registry() {
-        let options = CompileOptions {
-            causal: program.causal,
-            ..CompileOptions::default()
-        };
-        let model = compile(
-            &program.program,
-            &program.vocab,
-            program.max_seq_len,
-            &options,
-        )
-        .unwrap_or_else(|e| panic!("{}: {e}", program.name));
+        let model = program
+            .compile()
+            .unwrap_or_else(|e| panic!("{}: {e}", program.name));
         assert_same_bytes(program.name, &model);
         checked += 1;
     }
@@ -33,17 +24,7 @@ fn streamed_json_is_byte_identical_to_the_value_tree_for_every_library_program()
 fn rotated_and_perturbed_models_stream_and_read_back_with_their_transform() {
     for name in ["reverse", "frac_prevs", "sort"] {
         let program = registry().into_iter().find(|p| p.name == name).unwrap();
-        let options = CompileOptions {
-            causal: program.causal,
-            ..CompileOptions::default()
-        };
-        let model = compile(
-            &program.program,
-            &program.vocab,
-            program.max_seq_len,
-            &options,
-        )
-        .unwrap();
+        let model = program.compile().unwrap();
         let transformed = tracr::transform::apply(
             model,
             &tracr::transform::TransformOptions {
@@ -74,29 +55,27 @@ fn rotated_and_perturbed_models_stream_and_read_back_with_their_transform() {
 }
 
 fn assert_same_bytes(name: &str, model: &tracr::model::CompiledModel) {
-    {
-        let mut tree = serde_json::to_string(&model.to_json()).unwrap();
-        tree.push('\n');
-        let streamed = to_json_bytes(model);
-        if streamed != tree.as_bytes() {
-            let at = streamed
-                .iter()
-                .zip(tree.as_bytes())
-                .position(|(a, b)| a != b)
-                .unwrap_or(streamed.len().min(tree.len()));
-            let window = |bytes: &[u8]| {
-                String::from_utf8_lossy(&bytes[at.saturating_sub(60)..(at + 60).min(bytes.len())])
-                    .into_owned()
-            };
-            panic!(
-                "{}: streamed JSON ({} bytes) differs from the value tree's ({} bytes) at byte {at}:\n\
-                 streamed: …{}…\n    tree: …{}…",
-                name,
-                streamed.len(),
-                tree.len(),
-                window(&streamed),
-                window(tree.as_bytes())
-            );
-        }
+    let mut tree = serde_json::to_string(&model.to_json()).unwrap();
+    tree.push('\n');
+    let streamed = to_json_bytes(model);
+    if streamed != tree.as_bytes() {
+        let at = streamed
+            .iter()
+            .zip(tree.as_bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(streamed.len().min(tree.len()));
+        let window = |bytes: &[u8]| {
+            String::from_utf8_lossy(&bytes[at.saturating_sub(60)..(at + 60).min(bytes.len())])
+                .into_owned()
+        };
+        panic!(
+            "{}: streamed JSON ({} bytes) differs from the value tree's ({} bytes) at byte {at}:\n\
+             streamed: …{}…\n    tree: …{}…",
+            name,
+            streamed.len(),
+            tree.len(),
+            window(&streamed),
+            window(tree.as_bytes())
+        );
     }
 }

@@ -8,17 +8,7 @@ use tracr::{compile, CompileOptions};
 #[test]
 fn sparse_forward_decodes_like_the_dense_forward() {
     for program in registry() {
-        let options = CompileOptions {
-            causal: program.causal,
-            ..CompileOptions::default()
-        };
-        let model = compile(
-            &program.program,
-            &program.vocab,
-            program.max_seq_len,
-            &options,
-        )
-        .unwrap();
+        let model = program.compile().unwrap();
         let sparse = model.sparse();
         let n = program.vocab.len();
         let length = program.max_seq_len;

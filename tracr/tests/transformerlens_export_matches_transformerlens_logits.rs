@@ -42,17 +42,7 @@ fn exported_folders_reproduce_transformerlens_logits() {
         let fixture: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let name = fixture["program"].as_str().unwrap();
         let program = by_name(name).unwrap_or_else(|| panic!("{name} is not a library program"));
-        let options = CompileOptions {
-            causal: program.causal,
-            ..CompileOptions::default()
-        };
-        let compiled = compile(
-            &program.program,
-            &program.vocab,
-            program.max_seq_len,
-            &options,
-        )
-        .unwrap();
+        let compiled = program.compile().unwrap();
         let folder = scratch.join(name);
         write_model(&compiled, &folder, ModelFormat::TransformerLens).unwrap();
         let model = read_model(&folder).unwrap_or_else(|e| panic!("{name}: {e}"));

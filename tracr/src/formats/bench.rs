@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use super::{read_model, write_model, ModelFormat};
 use crate::error::{Error, Result};
 use crate::library::registry;
-use crate::{compile, CompileOptions};
 
 /// One program's medians, in milliseconds.
 #[derive(Debug, Clone)]
@@ -134,20 +133,8 @@ pub fn bench_formats(
     let folder = options.scratch.join("transformerlens");
     let mut rows = Vec::new();
     for program in programs {
-        let compile_options = CompileOptions {
-            causal: program.causal,
-            ..CompileOptions::default()
-        };
-        let build = || {
-            compile(
-                &program.program,
-                &program.vocab,
-                program.max_seq_len,
-                &compile_options,
-            )
-        };
-        let model = build()?;
-        let compile_ms = time(runs, || build().map(|_| ()))?;
+        let model = program.compile()?;
+        let compile_ms = time(runs, || program.compile().map(|_| ()))?;
         let json_tree_bytes_ms = time(runs, || {
             std::hint::black_box(serde_json::to_string(&model.to_json()).expect("serialises"));
             Ok(())
