@@ -134,40 +134,24 @@ fn compare(
         got.loss
     );
     let edge_grads = &want[format!("grad_edge_masks{suffix}")];
-    let mut checked = 0;
-    for (e, name) in graph.edge_names().iter().enumerate() {
-        if let Some(w) = edge_grads.get(name) {
-            let w = w.as_f64().unwrap();
-            let g = got.grad_edges[e];
-            assert!(
-                close(g, w, rel, abs),
-                "{label}: d {loss_key}/d z[{name}] = {g}, theirs {w}"
-            );
-            checked += 1;
-        }
-    }
-    assert_eq!(
-        checked,
-        edge_grads.as_object().unwrap().len(),
-        "{label}: every edge gradient checked"
-    );
     let node_grads = &want[format!("grad_node_masks{suffix}")];
-    let mut checked = 0;
-    for (w_index, name) in graph.writer_names().iter().enumerate() {
-        if let Some(w) = node_grads.get(name) {
-            let w = w.as_f64().unwrap();
-            let g = got.grad_nodes[w_index];
-            assert!(
-                close(g, w, rel, abs),
-                "{label}: d {loss_key}/d zeta[{name}] = {g}, theirs {w}"
-            );
-            checked += 1;
-        }
-    }
-    assert_eq!(
-        checked,
-        node_grads.as_object().unwrap().len(),
-        "{label}: every node gradient checked"
+    let tolerance = (rel, abs);
+    let at = (label, loss_key);
+    check_gradients(
+        at,
+        "z",
+        graph.edge_names(),
+        &got.grad_edges,
+        edge_grads,
+        tolerance,
+    );
+    check_gradients(
+        at,
+        "zeta",
+        graph.writer_names(),
+        &got.grad_nodes,
+        node_grads,
+        tolerance,
     );
 }
 
@@ -393,4 +377,33 @@ fn cuda_matches_official_masked_forward_kl_and_gradients() {
         check_candle(file, dir, DType::F64, CandleDevice::Cuda(0));
         check_candle(file, dir, DType::F32, CandleDevice::Cuda(0));
     }
+}
+
+/// Checks every gradient the official code gives (keyed by name) against ours (in `names` order),
+/// and that none of theirs went unchecked.
+fn check_gradients(
+    (label, loss_key): (&str, &str),
+    mask: &str,
+    names: &[String],
+    ours: &[f64],
+    theirs: &Value,
+    (rel, abs): (f64, f64),
+) {
+    let mut checked = 0;
+    for (i, name) in names.iter().enumerate() {
+        if let Some(w) = theirs.get(name) {
+            let w = w.as_f64().unwrap();
+            let g = ours[i];
+            assert!(
+                close(g, w, rel, abs),
+                "{label}: d {loss_key}/d {mask}[{name}] = {g}, theirs {w}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        theirs.as_object().unwrap().len(),
+        "{label}: every {mask} gradient checked"
+    );
 }
