@@ -616,6 +616,15 @@ def main():
   ap.add_argument("--input", action="append", default=[], help="fixture input (repeatable)")
   ap.add_argument("--oracle-child", action="store_true", help=argparse.SUPPRESS)
   args = ap.parse_args()
+  if args.fixture:
+    missing = [flag for flag, value in [("--vocab", args.vocab), ("--max-seq-len", args.max_seq_len),
+                                        ("-o", args.output)] if value is None]
+    if missing:
+      ap.error(f"--fixture needs {', '.join(missing)} too")
+    if not os.path.isfile(args.fixture):
+      ap.error(f"--fixture {args.fixture}: no such file (give the program's .rasp text)")
+  elif not args.oracle_child and not os.access(args.tracr, os.X_OK):
+    ap.error(f"--tracr {args.tracr}: not an executable; build it with `cargo build --release -p tracr`")
 
   if args.oracle_child:
     spec = json.load(sys.stdin)
