@@ -62,6 +62,10 @@ pub struct CompileFlags {
     /// Slope of the MLPs that discretise numerical values: larger is more exact [default: 100].
     #[arg(long, value_name = "K")]
     pub mlp_exactness: Option<f64>,
+    /// Compile with Tracr's known bugs fixed (as `tracr compile --fix-tracr-bugs`; see
+    /// docs/tracr-fixes.md) [default: the file header's, else false].
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true")]
+    pub fix_tracr_bugs: Option<bool>,
 }
 
 impl CompileFlags {
@@ -75,6 +79,7 @@ impl CompileFlags {
             ("--compiler-bos", self.compiler_bos.is_some()),
             ("--compiler-pad", self.compiler_pad.is_some()),
             ("--mlp-exactness", self.mlp_exactness.is_some()),
+            ("--fix-tracr-bugs", self.fix_tracr_bugs.is_some()),
         ] {
             if set {
                 given.push(name);
@@ -421,6 +426,10 @@ fn compile_with(
             .or_else(|| settings.compiler_pad.clone())
             .unwrap_or(defaults.pad),
         mlp_exactness,
+        fix_tracr_bugs: flags
+            .fix_tracr_bugs
+            .or(settings.fix_tracr_bugs)
+            .unwrap_or(false),
     };
     let compiled = compile(program, &vocab, max_seq_len, &options)?;
     Ok(CompiledProgram {

@@ -7,6 +7,7 @@ use crate::allocate::{CraftModel, HalfLayer, Owner};
 use crate::craft::bases::{join_vector_spaces, BasisDirection, VectorSpace};
 use crate::craft::linear::{project, Linear};
 use crate::error::{Error, Result};
+use crate::fixes::TracrFix;
 use crate::model::{
     AttentionWeights, CompiledModel, HeadInfo, InputEncoding, LayerWeights, MlpInfo, MlpWeights,
     ModelConfig, ModuleContents, ModuleInfo, OutputEncoding,
@@ -32,6 +33,8 @@ pub struct Interface {
     pub pad: String,
     /// The longest input without BOS.
     pub max_seq_len: usize,
+    /// Size `key_size` to fit every head's W_ov too ([`TracrFix::KeySizeFitsOv`]); false is Tracr's.
+    pub fix_key_size: bool,
 }
 
 impl Interface {
@@ -65,6 +68,7 @@ impl Interface {
             bos: bos.to_string(),
             pad: pad.to_string(),
             max_seq_len,
+            fix_key_size: false,
         }
     }
 }
@@ -102,6 +106,7 @@ pub fn assemble(craft: &CraftModel, io: &Interface) -> Result<CompiledModel> {
         })
         .flatten()
         .collect();
+    let mut tracr_fixes = Vec::new();
     let (num_heads, key_size) = if all_heads.is_empty() {
         (1, 1)
     } else {
@@ -120,7 +125,17 @@ pub fn assemble(craft: &CraftModel, io: &Interface) -> Result<CompiledModel> {
             .map(|(_, h)| h.w_qk.matrix.nrows().max(h.w_qk.matrix.ncols()))
             .max()
             .unwrap_or(1);
-        (num_heads, key_size)
+        let ov_width = all_heads
+            .iter()
+            .map(|(_, h)| h.w_ov.matrix.ncols())
+            .max()
+            .unwrap_or(1);
+        if io.fix_key_size && ov_width > key_size {
+            tracr_fixes.push(TracrFix::KeySizeFitsOv);
+            (num_heads, ov_width)
+        } else {
+            (num_heads, key_size)
+        }
     };
     let mlp_hidden_size = craft
         .half_layers
@@ -297,6 +312,7 @@ pub fn assemble(craft: &CraftModel, io: &Interface) -> Result<CompiledModel> {
         weights,
         residual_map: None,
         perturbation: None,
+        tracr_fixes,
     })
 }
 

@@ -4,6 +4,7 @@ use crate::allocate::craft_model;
 use crate::assemble::{assemble, Interface};
 use crate::basis::infer_bases;
 use crate::error::{Error, Result};
+use crate::fixes::TracrFix;
 use crate::graph;
 use crate::lower::{lower_graph, LoweringOptions};
 use crate::model::CompiledModel;
@@ -21,6 +22,9 @@ pub struct CompileOptions {
     pub pad: String,
     /// The discretising MLPs' slope L; larger is more exact, too large is numerically unstable.
     pub mlp_exactness: f64,
+    /// Fix Tracr's known compiler bugs ([`crate::fixes`]); false (the default) compiles exactly
+    /// what Tracr compiles.
+    pub fix_tracr_bugs: bool,
 }
 
 impl Default for CompileOptions {
@@ -30,6 +34,7 @@ impl Default for CompileOptions {
             bos: "BOS".into(),
             pad: "compiler_pad".into(),
             mlp_exactness: 100.0,
+            fix_tracr_bugs: false,
         }
     }
 }
@@ -71,18 +76,43 @@ pub fn compile(
     let lowering = LoweringOptions {
         bos: options.bos.clone(),
         mlp_exactness: options.mlp_exactness,
+        fix_tracr_bugs: options.fix_tracr_bugs,
     };
     let components = lower_graph(&graph, &bases, &lowering)?;
+    let mut fixes: Vec<TracrFix> = components
+        .iter()
+        .flat_map(|c| c.fixes.iter().copied())
+        .collect();
     let craft = craft_model(&graph, &components)?;
     let sink = graph.sink_node();
-    let io = Interface::new(
+    let categorical_output = sink.expr.as_sop().is_some_and(SOp::is_categorical);
+    // None reaches a categorical output only through a categorical Aggregate that selects nothing
+    // (Maps and SequenceMaps pass None on; a selector over None is an error in RASP).
+    if options.fix_tracr_bugs && categorical_output && has_categorical_aggregate(&graph) {
+        fixes.push(TracrFix::AggregateNoneDecodes);
+    }
+    let mut io = Interface::new(
         vocab,
         max_seq_len,
         bases[&sink.label].output_space.clone(),
-        sink.expr.as_sop().is_some_and(SOp::is_categorical),
+        categorical_output,
         options.causal,
         &options.bos,
         &options.pad,
     );
-    assemble(&craft, &io)
+    io.fix_key_size = options.fix_tracr_bugs;
+    let mut model = assemble(&craft, &io)?;
+    model.tracr_fixes.extend(fixes);
+    model.tracr_fixes.sort();
+    model.tracr_fixes.dedup();
+    Ok(model)
+}
+
+/// Whether the program has a categorical Aggregate (whose empty selections give None).
+fn has_categorical_aggregate(graph: &graph::RaspGraph) -> bool {
+    graph.nodes.iter().any(|node| {
+        node.expr.as_sop().is_some_and(|sop| {
+            sop.is_categorical() && matches!(sop.kind(), crate::rasp::SOpKind::Aggregate { .. })
+        })
+    })
 }

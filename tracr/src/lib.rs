@@ -8,6 +8,7 @@ pub mod compile;
 pub mod craft;
 pub mod describe;
 pub mod error;
+pub mod fixes;
 pub mod formats;
 pub mod graph;
 pub mod io;

@@ -7,7 +7,8 @@ use crate::craft::bases::{sort_values, BasisDirection, VectorSpace};
 use crate::craft::blocks::Block;
 use crate::craft::chamber::categorical_attn::{categorical_attn, CategoricalAttn};
 use crate::craft::chamber::categorical_mlp::{
-    map_categorical_mlp, map_categorical_to_numerical_mlp, sequence_map_categorical_mlp,
+    categorical_to_numerical_has_negative, map_categorical_mlp, map_categorical_to_numerical_mlp,
+    map_categorical_to_numerical_signed_mlp, sequence_map_categorical_mlp,
 };
 use crate::craft::chamber::numerical_mlp::{
     linear_sequence_map_numerical_mlp, map_numerical_mlp, map_numerical_to_categorical_mlp,
@@ -15,6 +16,7 @@ use crate::craft::chamber::numerical_mlp::{
 };
 use crate::craft::chamber::selector_width::{selector_width, SelectorWidth};
 use crate::error::{Error, Result};
+use crate::fixes::{selector_width_slope, TracrFix};
 use crate::graph::RaspGraph;
 use crate::rasp::{Expr, PyError, PyResult, SOp, SOpKind, Selector, SelectorKind};
 use crate::value::Value;
@@ -29,6 +31,8 @@ pub struct LoweringOptions {
     pub bos: String,
     /// The discretising MLPs' slope (Tracr's `mlp_exactness`).
     pub mlp_exactness: f64,
+    /// Build the blocks with Tracr's known bugs fixed (see [`crate::fixes`]); false builds Tracr's.
+    pub fix_tracr_bugs: bool,
 }
 
 /// Which SOps an attention head reads, for the model's provenance.
@@ -55,6 +59,9 @@ pub struct Component {
     pub roles: Option<SelectorRoles>,
     /// The craft block.
     pub block: Block,
+    /// The Tracr bugs fixed in this block (empty unless compiled with `fix_tracr_bugs` and the
+    /// block differs from Tracr's).
+    pub fixes: Vec<TracrFix>,
 }
 
 /// Lowers every SOp (tokens and indices have no block) in graph order.
@@ -187,6 +194,7 @@ impl Lowering<'_> {
         let one = VectorSpace::new(vec![BasisDirection::named("one")]);
         let hidden_name = format!("_hidden_{label}_");
         let mut roles = None;
+        let mut fixes = Vec::new();
         let block = match sop.kind() {
             SOpKind::Tokens | SOpKind::Indices => return Ok(None),
             SOpKind::Map { f, inner } => {
@@ -218,6 +226,13 @@ impl Lowering<'_> {
                 };
                 Block::Mlp(match (inner.is_categorical(), sop.is_categorical()) {
                     (true, true) => map_categorical_mlp(&input, &out, label, &f)?,
+                    (true, false)
+                        if self.options.fix_tracr_bugs
+                            && categorical_to_numerical_has_negative(&input, &f)? =>
+                    {
+                        fixes.push(TracrFix::CatToNumNegative);
+                        map_categorical_to_numerical_signed_mlp(&input, &out, &hidden_name, &f)?
+                    }
                     (true, false) => map_categorical_to_numerical_mlp(&input, &out, &f)?,
                     (false, true) => map_numerical_to_categorical_mlp(spec, &f)?,
                     (false, false) => map_numerical_mlp(spec, &f)?,
@@ -344,6 +359,17 @@ impl Lowering<'_> {
             SOpKind::SelectorWidth { selector } => {
                 let (roles_base, attn_fn) = self.selector_parts(selector)?;
                 let values = self.values(label)?;
+                let mut slope = self.options.mlp_exactness;
+                if self.options.fix_tracr_bugs {
+                    let max_width = values
+                        .iter()
+                        .filter_map(Value::as_f64)
+                        .fold(0.0f64, f64::max) as usize;
+                    slope = selector_width_slope(slope, max_width);
+                    if slope > self.options.mlp_exactness {
+                        fixes.push(TracrFix::SelectorWidthSlope);
+                    }
+                }
                 let (head, mlp) = selector_width(
                     SelectorWidth {
                         query_space: &self.space(&roles_base.query_sop)?,
@@ -355,7 +381,7 @@ impl Lowering<'_> {
                         categorical_output: sop.is_categorical(),
                         causal: false,
                         softmax_coldness: SOFTMAX_COLDNESS,
-                        mlp_large_number: self.options.mlp_exactness,
+                        mlp_large_number: slope,
                         label,
                     },
                     &attn_fn,
@@ -375,6 +401,7 @@ impl Lowering<'_> {
             expr_type: sop.type_name(),
             roles,
             block,
+            fixes,
         }))
     }
 

@@ -16,6 +16,7 @@ fn compiled(name: &str, fixture: &Json) -> CompiledModel {
         bos: args["compiler_bos"].as_str().unwrap().into(),
         pad: args["compiler_pad"].as_str().unwrap().into(),
         mlp_exactness: args["mlp_exactness"].as_f64().unwrap(),
+        fix_tracr_bugs: false,
     };
     let vocab: Vec<_> = args["vocab"]
         .as_array()

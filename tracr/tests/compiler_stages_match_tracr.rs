@@ -20,6 +20,7 @@ fn every_stage_matches_the_fixture_node_by_node() {
         let options = LoweringOptions {
             bos: "BOS".into(),
             mlp_exactness: fixture["compile_args"]["mlp_exactness"].as_f64().unwrap(),
+            fix_tracr_bugs: false,
         };
         let components = lower_graph(&graph, &bases, &options).unwrap();
         let depths = computational_depth(&graph);

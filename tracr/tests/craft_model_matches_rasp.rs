@@ -28,6 +28,7 @@ fn craft_model_output_equals_rasp_on_every_fixture_input() {
         let options = LoweringOptions {
             bos: "BOS".into(),
             mlp_exactness: 100.0,
+            fix_tracr_bugs: false,
         };
         let components = lower_graph(&graph, &bases, &options).unwrap();
         let mut craft = craft_model(&graph, &components).unwrap();

@@ -114,6 +114,12 @@ struct CompilerArgs {
     /// Slope of the MLPs that discretise numerical values: larger is more exact [default: 100].
     #[arg(long, value_name = "K")]
     mlp_exactness: Option<f64>,
+    /// Fix Tracr's known compiler bugs (None outputs of categorical Aggregates, SelectorWidth on long
+    /// inputs, key_size narrower than a head's output, negative cat->num Maps; docs/tracr-fixes.md).
+    /// The model then differs from Tracr's and says so in its file (`tracr_fixes`); also
+    /// `# fix_tracr_bugs: true` in a file's header [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    fix_tracr_bugs: Option<bool>,
 }
 
 impl ProgramSettingsArgs {
@@ -133,6 +139,7 @@ impl CompilerArgs {
             compiler_bos: self.bos.clone(),
             compiler_pad: self.pad.clone(),
             mlp_exactness: self.mlp_exactness,
+            fix_tracr_bugs: self.fix_tracr_bugs,
             ..self.program.flags()
         }
     }

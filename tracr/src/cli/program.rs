@@ -194,6 +194,7 @@ impl LoadedProgram {
             bos: self.settings.compiler_bos.clone().unwrap_or(defaults.bos),
             pad: self.settings.compiler_pad.clone().unwrap_or(defaults.pad),
             mlp_exactness,
+            fix_tracr_bugs: self.settings.fix_tracr_bugs.unwrap_or(false),
         })
     }
 

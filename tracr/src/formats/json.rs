@@ -189,6 +189,9 @@ impl Serialize for ModelDocument<'_> {
         if let Some(perturbation) = model.perturbation_json() {
             map.serialize_entry("perturbation", &perturbation)?;
         }
+        if let Some(fixes) = model.tracr_fixes_json() {
+            map.serialize_entry("tracr_fixes", &fixes)?;
+        }
         map.end()
     }
 }

@@ -3,6 +3,7 @@
 use ndarray::{s, Array2, Array3, Axis};
 
 use super::{CompiledModel, OutputEncoding};
+use crate::fixes::{self, TracrFix};
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -167,6 +168,7 @@ impl CompiledModel {
     /// per position, with the BOS token at position 0.
     pub(crate) fn decode(&self, x: &Array2<f64>) -> (Vec<f64>, Vec<Value>) {
         let out = self.read_output(x);
+        let none_when_empty = self.tracr_fixes.contains(&TracrFix::AggregateNoneDecodes);
         let (unembedded, mut decoded): (Vec<f64>, Vec<Value>) = match &self.output_encoding {
             OutputEncoding::Categorical(map) => out
                 .rows()
@@ -177,10 +179,16 @@ impl CompiledModel {
                         .iter()
                         .enumerate()
                         .fold(0, |b, (i, &z)| if z > row[b] { i } else { b });
-                    let value = map
-                        .iter()
-                        .find(|(_, i)| *i == best)
-                        .map_or(Value::None, |(v, _)| v.clone());
+                    let value = if none_when_empty
+                        && row.iter().all(|&z| z < fixes::NONE_DECODE_THRESHOLD)
+                    {
+                        // Nothing was written: RASP's None (an Aggregate that selected nothing).
+                        Value::None
+                    } else {
+                        map.iter()
+                            .find(|(_, i)| *i == best)
+                            .map_or(Value::None, |(v, _)| v.clone())
+                    };
                     (best as f64, value)
                 })
                 .unzip(),

@@ -8,6 +8,7 @@ use super::{
     ModuleInfo, OutputEncoding, Perturbation, ResidualMap, ResidualMapKind, WEIGHTS_LAYOUT,
 };
 use crate::craft::json::{matrix_to_json, value_from_json, value_to_json};
+use crate::fixes::TracrFix;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -209,7 +210,22 @@ impl CompiledModel {
         if let Some(p) = self.perturbation_json() {
             out["perturbation"] = p;
         }
+        if let Some(f) = self.tracr_fixes_json() {
+            out["tracr_fixes"] = f;
+        }
         out
+    }
+
+    /// The `tracr_fixes` entry (models compiled with `--fix-tracr-bugs` that differ from Tracr's).
+    pub(crate) fn tracr_fixes_json(&self) -> Option<Json> {
+        if self.tracr_fixes.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self.tracr_fixes.iter().map(|f| f.name()).collect();
+        Some(json!({
+            "applied": names,
+            "about": "compiled with --fix-tracr-bugs: these Tracr bugs are fixed, so the weights (or the decoding) differ from what Tracr compiles; see docs/tracr-fixes.md",
+        }))
     }
 
     /// The `residual_map` entry (rotated or compressed models), as every writer spells it.
@@ -301,6 +317,7 @@ impl CompiledModel {
             weights: layer_weights,
             residual_map: residual_map_from_json(json)?,
             perturbation: perturbation_from_json(json)?,
+            tracr_fixes: tracr_fixes_from_json(json)?,
             config,
         };
         model.check_shapes()?;
@@ -335,6 +352,7 @@ impl CompiledModel {
             weights: Vec::new(),
             residual_map: self.residual_map.clone(),
             perturbation: self.perturbation.clone(),
+            tracr_fixes: self.tracr_fixes.clone(),
         }
     }
 
@@ -448,4 +466,30 @@ fn perturbation_from_json(json: &Json) -> Result<Option<Perturbation>> {
         epsilon: parse(p, "epsilon")?,
         seed: parse(p, "seed")?,
     }))
+}
+
+/// The optional `tracr_fixes` object: `{"applied": [name, ...]}`.
+fn tracr_fixes_from_json(json: &Json) -> Result<Vec<TracrFix>> {
+    let Some(fixes) = json.get("tracr_fixes") else {
+        return Ok(Vec::new());
+    };
+    let applied = fixes
+        .get("applied")
+        .and_then(Json::as_array)
+        .ok_or_else(|| Error::Json("tracr_fixes.applied must be a list of fix names".into()))?;
+    let mut out = Vec::new();
+    for name in applied {
+        let fix = name.as_str().and_then(TracrFix::from_name).ok_or_else(|| {
+            let valid: Vec<&str> = TracrFix::ALL.iter().map(|f| f.name()).collect();
+            Error::Json(format!(
+                "tracr_fixes.applied: unknown fix {name}; expected one of {}",
+                valid.join(", ")
+            ))
+        })?;
+        if !out.contains(&fix) {
+            out.push(fix);
+        }
+    }
+    out.sort();
+    Ok(out)
 }

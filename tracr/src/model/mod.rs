@@ -12,6 +12,7 @@ pub use sparse::SparseModel;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
+use crate::fixes::TracrFix;
 use crate::value::Value;
 
 /// The architecture, in the fixtures' `model.config` schema.
@@ -229,6 +230,9 @@ pub struct CompiledModel {
     pub residual_map: Option<ResidualMap>,
     /// The noise added to the weights after compiling, if any.
     pub perturbation: Option<Perturbation>,
+    /// The Tracr bugs fixed in this model (`--fix-tracr-bugs`), in [`TracrFix::ALL`] order; empty for
+    /// a model Tracr itself would compile.
+    pub tracr_fixes: Vec<TracrFix>,
 }
 
 /// What changed the residual basis after compiling.

@@ -37,6 +37,21 @@ pub fn map_categorical_mlp(
     Mlp::new(fst, snd)
 }
 
+/// `f` at the input direction `d` as a number (0 where `f` raised an ArithmeticError, as Tracr).
+fn numeric_image(f: ValueFn<'_>, d: &BasisDirection) -> Result<f64> {
+    let value = d.value.as_ref().unwrap_or(&Value::None);
+    match f(value) {
+        None => Ok(0.0),
+        Some(y) => y.as_f64().ok_or_else(|| {
+            Error::Craft(format!(
+                "numerical Map gives the non-number {} for input {}",
+                y.py_repr(),
+                value.py_repr()
+            ))
+        }),
+    }
+}
+
 /// Categorical → numerical `f(x)`: one hidden neuron, the output itself, so the ReLU clips negative `f(x)`.
 pub fn map_categorical_to_numerical_mlp(
     input_space: &VectorSpace,
@@ -45,20 +60,52 @@ pub fn map_categorical_to_numerical_mlp(
 ) -> Result<Mlp> {
     output_space.ensure_dims(1, "output_space")?;
     let fst = Linear::from_action(input_space.clone(), output_space.clone(), |d| {
-        let value = d.value.as_ref().unwrap_or(&Value::None);
-        let y = match f(value) {
-            None => 0.0,
-            Some(y) => y.as_f64().ok_or_else(|| {
-                Error::Craft(format!(
-                    "numerical Map gives the non-number {} for input {}",
-                    y.py_repr(),
-                    value.py_repr()
-                ))
-            })?,
-        };
-        Ok(Array1::from_elem(1, y))
+        Ok(Array1::from_elem(1, numeric_image(f, d)?))
     })?;
     let snd = project(output_space, output_space);
+    Mlp::new(fst, snd)
+}
+
+/// Whether some input direction maps to a negative number (which Tracr's cat→num MLP clips to 0).
+pub fn categorical_to_numerical_has_negative(
+    input_space: &VectorSpace,
+    f: ValueFn<'_>,
+) -> Result<bool> {
+    for d in input_space.basis() {
+        if numeric_image(f, d)? < 0.0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Categorical → numerical `f(x)` that keeps negative values ([`crate::fixes::TracrFix::CatToNumNegative`]):
+/// two hidden neurons `{hidden_name}:1` = relu(f(x)) and `{hidden_name}:-1` = relu(-f(x)), written
+/// to the output with weights +1 and -1. Exact for a one-hot input; an all-zero input (None) gives 0.
+pub fn map_categorical_to_numerical_signed_mlp(
+    input_space: &VectorSpace,
+    output_space: &VectorSpace,
+    hidden_name: &str,
+    f: ValueFn<'_>,
+) -> Result<Mlp> {
+    output_space.ensure_dims(1, "output_space")?;
+    let positive = BasisDirection::new(hidden_name, Value::Int(1));
+    let negative = BasisDirection::new(hidden_name, Value::Int(-1));
+    let hidden_space = VectorSpace::new(vec![positive.clone(), negative.clone()]);
+    let (p, n) = (
+        hidden_space.index_of(&positive).expect("positive neuron"),
+        hidden_space.index_of(&negative).expect("negative neuron"),
+    );
+    let fst = Linear::from_action(input_space.clone(), hidden_space.clone(), |d| {
+        let y = numeric_image(f, d)?;
+        let mut out = Array1::zeros(2);
+        out[p] = y.max(0.0);
+        out[n] = (-y).max(0.0);
+        Ok(out)
+    })?;
+    let snd = Linear::from_action(hidden_space, output_space.clone(), |d| {
+        Ok(Array1::from_elem(1, if *d == positive { 1.0 } else { -1.0 }))
+    })?;
     Mlp::new(fst, snd)
 }
 

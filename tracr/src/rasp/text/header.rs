@@ -15,13 +15,14 @@ use super::error::{ParseError, Position};
 use crate::value::Value;
 
 /// The keys a header may set.
-pub const HEADER_KEYS: [&str; 6] = [
+pub const HEADER_KEYS: [&str; 7] = [
     "vocab",
     "max_seq_len",
     "causal",
     "compiler_bos",
     "compiler_pad",
     "mlp_exactness",
+    "fix_tracr_bugs",
 ];
 
 /// The settings a header declared; `None` where it said nothing.
@@ -39,6 +40,8 @@ pub struct ProgramSettings {
     pub compiler_pad: Option<String>,
     /// `# mlp_exactness: K` (a positive number).
     pub mlp_exactness: Option<f64>,
+    /// `# fix_tracr_bugs: true|false` (compile with Tracr's known bugs fixed, see [`crate::fixes`]).
+    pub fix_tracr_bugs: Option<bool>,
 }
 
 impl ProgramSettings {
@@ -86,6 +89,7 @@ impl ProgramSettings {
                 .clone()
                 .or_else(|| self.compiler_pad.clone()),
             mlp_exactness: flags.mlp_exactness.or(self.mlp_exactness),
+            fix_tracr_bugs: flags.fix_tracr_bugs.or(self.fix_tracr_bugs),
         }
     }
 
@@ -112,6 +116,9 @@ impl ProgramSettings {
         if let Some(k) = self.mlp_exactness {
             lines.push(format!("# mlp_exactness: {k}"));
         }
+        if let Some(fix) = self.fix_tracr_bugs {
+            lines.push(format!("# fix_tracr_bugs: {fix}"));
+        }
         lines.into_iter().map(|line| line + "\n").collect()
     }
 
@@ -124,6 +131,7 @@ impl ProgramSettings {
             "causal" => self.causal.is_some(),
             "compiler_bos" => self.compiler_bos.is_some(),
             "compiler_pad" => self.compiler_pad.is_some(),
+            "fix_tracr_bugs" => self.fix_tracr_bugs.is_some(),
             _ => self.mlp_exactness.is_some(),
         };
         if repeated {
@@ -146,11 +154,18 @@ impl ProgramSettings {
                 Ok(n) if n >= 1 => self.max_seq_len = Some(n),
                 _ => return Err(error("expected a whole number of at least 1")),
             },
-            "causal" => match value {
-                "true" | "True" => self.causal = Some(true),
-                "false" | "False" => self.causal = Some(false),
-                _ => return Err(error("expected true or false")),
-            },
+            "causal" | "fix_tracr_bugs" => {
+                let flag = match value {
+                    "true" | "True" => true,
+                    "false" | "False" => false,
+                    _ => return Err(error("expected true or false")),
+                };
+                if key == "causal" {
+                    self.causal = Some(flag);
+                } else {
+                    self.fix_tracr_bugs = Some(flag);
+                }
+            }
             "compiler_bos" | "compiler_pad" => {
                 if value.is_empty() || value.contains(',') {
                     return Err(error("expected one token without commas"));
@@ -209,6 +224,7 @@ mod tests {
             compiler_bos: Some("B".into()),
             compiler_pad: Some("P".into()),
             mlp_exactness: Some(50.0),
+            fix_tracr_bugs: Some(true),
             ..merged.clone()
         };
         let text = full.to_header();
