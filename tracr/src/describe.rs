@@ -230,6 +230,13 @@ pub fn describe(model: &CompiledModel) -> String {
             p.epsilon, p.seed
         ));
     }
+    if !model.tracr_fixes.is_empty() {
+        let names: Vec<&str> = model.tracr_fixes.iter().map(|f| f.name()).collect();
+        out.push_str(&format!(
+            "Tracr bugs fixed (--fix-tracr-bugs; not the model Tracr compiles): {}\n",
+            names.join(", ")
+        ));
+    }
     out
 }
 

@@ -19,7 +19,8 @@ pub enum Error {
     /// (Tracr crashes with a broadcast error here).
     #[error(
         "attention head `{label}` writes {value_width} dimensions but the model's key_size is {key_size} \
-         (Tracr sizes heads by W_qk only); widen its selector's query or key space"
+         (Tracr sizes heads by W_qk only); widen its selector's query or key space, or compile with \
+         --fix-tracr-bugs (key_size then fits W_ov too, and the model is no longer Tracr's)"
     )]
     KeySizeTooSmall {
         /// The Aggregate's label.

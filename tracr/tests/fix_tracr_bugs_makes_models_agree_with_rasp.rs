@@ -148,7 +148,10 @@ fn aggregate_none_default_decodes_as_none() {
         no_error,
     );
     // The issue's example, with RASP's output as the issue quotes it.
-    let decoded = fixed.apply_without_bos(&ints(&[1, 2, 3, 4])).unwrap().decoded;
+    let decoded = fixed
+        .apply_without_bos(&ints(&[1, 2, 3, 4]))
+        .unwrap()
+        .decoded;
     assert_eq!(
         decoded[1..],
         [Value::Int(2), Value::Int(3), Value::None, Value::None],

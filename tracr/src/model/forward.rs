@@ -3,8 +3,8 @@
 use ndarray::{s, Array2, Array3, Axis};
 
 use super::{CompiledModel, OutputEncoding};
-use crate::fixes::{self, TracrFix};
 use crate::error::{Error, Result};
+use crate::fixes::{self, TracrFix};
 use crate::value::Value;
 
 /// The masked-out logit, as in Tracr's attention (`where(mask, logits, -1e30)`).

@@ -8,8 +8,8 @@ use super::{
     ModuleInfo, OutputEncoding, Perturbation, ResidualMap, ResidualMapKind, WEIGHTS_LAYOUT,
 };
 use crate::craft::json::{matrix_to_json, value_from_json, value_to_json};
-use crate::fixes::TracrFix;
 use crate::error::{Error, Result};
+use crate::fixes::TracrFix;
 use crate::value::Value;
 
 /// The field `key` of `obj`, or an error naming it.

@@ -104,7 +104,10 @@ pub fn map_categorical_to_numerical_signed_mlp(
         Ok(out)
     })?;
     let snd = Linear::from_action(hidden_space, output_space.clone(), |d| {
-        Ok(Array1::from_elem(1, if *d == positive { 1.0 } else { -1.0 }))
+        Ok(Array1::from_elem(
+            1,
+            if *d == positive { 1.0 } else { -1.0 },
+        ))
     })?;
     Mlp::new(fst, snd)
 }
