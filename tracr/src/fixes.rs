@@ -27,15 +27,21 @@ pub enum TracrFix {
     /// A categorical-to-numerical Map wrote `f(x)` through one ReLU neuron, which clips negative
     /// values to 0. Fixed: two neurons carry `max(f(x), 0)` and `max(-f(x), 0)`, subtracted on output.
     CatToNumNegative,
+    /// Needed for issue 25's fix to hold: the MLP of a Map with a numerical input has a bias (through
+    /// `one`) and so writes a value at the BOS position too; an Aggregate that selects nothing
+    /// attends to BOS and reads that value instead of None (or, numerical, instead of 0). Fixed:
+    /// that MLP takes the negated `one` weights from `tokens:BOS`, so it writes nothing at BOS.
+    BosSilentMaps,
 }
 
 impl TracrFix {
     /// Every fix, in the order the docs list them.
-    pub const ALL: [TracrFix; 4] = [
+    pub const ALL: [TracrFix; 5] = [
         TracrFix::AggregateNoneDecodes,
         TracrFix::SelectorWidthSlope,
         TracrFix::KeySizeFitsOv,
         TracrFix::CatToNumNegative,
+        TracrFix::BosSilentMaps,
     ];
 
     /// The name model files use.
@@ -45,6 +51,7 @@ impl TracrFix {
             TracrFix::SelectorWidthSlope => "selector_width_slope",
             TracrFix::KeySizeFitsOv => "key_size_fits_ov",
             TracrFix::CatToNumNegative => "cat_to_num_negative",
+            TracrFix::BosSilentMaps => "bos_silent_maps",
         }
     }
 

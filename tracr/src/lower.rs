@@ -135,6 +135,36 @@ fn table<K: Clone + Eq + std::hash::Hash, V>(
     Ok(out)
 }
 
+/// The MLP with every weight from `one` also taken, negated, from `bos` ([`TracrFix::BosSilentMaps`]):
+/// at the BOS position (`one` = `bos` = 1) a discretising MLP's neurons then see no bias, so its start
+/// neuron is 0 and each step's two neurons get the same input `L·x` and cancel: it writes nothing
+/// there, whatever `x` is. Elsewhere (`bos` = 0) it is unchanged.
+fn silent_at_bos(
+    mlp: crate::craft::blocks::Mlp,
+    one: &BasisDirection,
+    bos: &BasisDirection,
+) -> Result<crate::craft::blocks::Mlp> {
+    let fst = &mlp.fst;
+    let one_row = fst
+        .input_space
+        .index_of(one)
+        .map(|i| fst.matrix.row(i).to_owned())
+        .ok_or_else(|| Error::Message("a discretising MLP reads `one`".into()))?;
+    let input = crate::craft::bases::join_vector_spaces(&[
+        &fst.input_space,
+        &VectorSpace::new(vec![bos.clone()]),
+    ]);
+    let silent = crate::craft::linear::Linear::from_action(input, fst.output_space.clone(), |d| {
+        let own = fst
+            .input_space
+            .index_of(d)
+            .map(|i| fst.matrix.row(i).to_owned())
+            .unwrap_or_else(|| ndarray::Array1::zeros(fst.output_space.num_dims()));
+        Ok(if d == bos { own - &one_row } else { own })
+    })?;
+    crate::craft::blocks::Mlp::new(silent, mlp.snd)
+}
+
 /// Python's repr of a function's two arguments, as the tuple `(x, y)`.
 fn show_pair((x, y): &(Value, Value)) -> String {
     format!("({}, {})", x.py_repr(), y.py_repr())
@@ -224,7 +254,8 @@ impl Lowering<'_> {
                     hidden_name: &hidden_name,
                     large_number: self.options.mlp_exactness,
                 };
-                Block::Mlp(match (inner.is_categorical(), sop.is_categorical()) {
+                let discretising = !inner.is_categorical();
+                let mlp = match (inner.is_categorical(), sop.is_categorical()) {
                     (true, true) => map_categorical_mlp(&input, &out, label, &f)?,
                     (true, false)
                         if self.options.fix_tracr_bugs
@@ -236,7 +267,17 @@ impl Lowering<'_> {
                     (true, false) => map_categorical_to_numerical_mlp(&input, &out, &f)?,
                     (false, true) => map_numerical_to_categorical_mlp(spec, &f)?,
                     (false, false) => map_numerical_mlp(spec, &f)?,
-                })
+                };
+                if discretising && self.options.fix_tracr_bugs {
+                    fixes.push(TracrFix::BosSilentMaps);
+                    Block::Mlp(silent_at_bos(
+                        mlp,
+                        &one.basis()[0],
+                        &self.bos_space().basis()[0],
+                    )?)
+                } else {
+                    Block::Mlp(mlp)
+                }
             }
             SOpKind::SequenceMap { f, fst, snd } => {
                 if ![fst, snd, sop].iter().all(|s| s.is_categorical()) {

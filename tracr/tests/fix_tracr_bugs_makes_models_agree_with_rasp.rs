@@ -8,8 +8,8 @@ use tracr::error::Error;
 use tracr::fixes::TracrFix;
 use tracr::library::{make_length, shift_by};
 use tracr::rasp::{
-    self, aggregate, categorical, indices, map, numerical, select, selector_width, tokens,
-    Comparison, MapFn, SOp,
+    self, aggregate, aggregate_with_default, categorical, indices, map, map_no_simplify, numerical,
+    select, selector_width, tokens, Comparison, MapFn, PredicateFn, SOp,
 };
 use tracr::value::Value;
 use tracr::{compile, CompileOptions, CompiledModel};
@@ -214,6 +214,70 @@ fn categorical_to_numerical_map_keeps_negative_values() {
     let program = numerical(&map(MapFn::new(Value::py_neg), &tokens())).named("neg");
     let vocab = ints(&[1, 2, 3]);
     check_fixed(&program, &vocab, 5, TracrFix::CatToNumNegative, no_error);
+}
+
+/// The selector of `shift_by(1, ...)`: each position reads the one before; position 0 reads nothing.
+fn previous_position() -> rasp::Selector {
+    let one = Value::Int(1);
+    select(
+        &indices(),
+        &indices(),
+        PredicateFn::new(move |k, q| Ok(*q == k.py_add(&one)?)),
+    )
+}
+
+/// `numerical(Map(lambda t: t, tokens))`, then (not merged into it) `1 if x <= 2 else 0` through a
+/// discretising MLP, whose bias writes f(1) = 1 at the BOS position too.
+fn small_flag() -> SOp {
+    let x = numerical(&map(MapFn::infallible(Value::clone), &tokens())).named("x");
+    let flag = |x: &Value| Value::Int(i64::from(x.as_f64().is_some_and(|v| v <= 2.0)));
+    numerical(&map_no_simplify(MapFn::infallible(flag), &x)).named("small")
+}
+
+/// A numerical mean that selects nothing (position 0) is 0 in RASP; Tracr's model attends to BOS and
+/// reads the 1 a numerical Map's MLP wrote there.
+#[test]
+fn a_mean_over_nothing_reads_no_value_from_bos() {
+    let program = numerical(&aggregate_with_default(
+        &previous_position(),
+        &small_flag(),
+        0,
+    ))
+    .named("prev");
+    check_fixed(
+        &program,
+        &ints(&[1, 2, 3]),
+        4,
+        TracrFix::BosSilentMaps,
+        no_error,
+    );
+}
+
+/// The categorical form: `shift_by(1, ...)` of a numerical-to-categorical Map is None at position 0
+/// only if that Map's MLP is silent at BOS.
+#[test]
+fn a_categorical_aggregate_over_nothing_is_none_after_a_numerical_map() {
+    let label = |x: &Value| {
+        Value::from(if x.as_f64().is_some_and(|v| v >= 1.0) {
+            "y"
+        } else {
+            "n"
+        })
+    };
+    let flag = categorical(&map_no_simplify(MapFn::infallible(label), &small_flag())).named("yn");
+    let program = aggregate(&previous_position(), &flag).named("prev");
+    let fixed = check_fixed(
+        &program,
+        &ints(&[1, 2, 3]),
+        4,
+        TracrFix::BosSilentMaps,
+        no_error,
+    );
+    assert!(
+        fixed.tracr_fixes.contains(&TracrFix::AggregateNoneDecodes),
+        "{:?}",
+        fixed.tracr_fixes
+    );
 }
 
 /// A program that none of the bugs touches compiles to the same model with and without the flag.
