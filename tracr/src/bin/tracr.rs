@@ -115,7 +115,8 @@ struct CompilerArgs {
     #[arg(long, value_name = "K")]
     mlp_exactness: Option<f64>,
     /// Fix Tracr's known compiler bugs (None outputs of categorical Aggregates, SelectorWidth on long
-    /// inputs, key_size narrower than a head's output, negative cat->num Maps; docs/tracr-fixes.md).
+    /// inputs, key_size narrower than a head's output, negative cat->num Maps, numerical Maps writing
+    /// at BOS; docs/tracr-fixes.md).
     /// The model then differs from Tracr's and says so in its file (`tracr_fixes`); also
     /// `# fix_tracr_bugs: true` in a file's header [default: false].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
