@@ -1,4 +1,6 @@
-//! Random supported RASP programs: the compiled model's output equals the RASP evaluator's.
+//! Random supported RASP programs: the compiled model's output equals the RASP evaluator's, for
+//! Tracr's model and for the model compiled with `fix_tracr_bugs` (which must also compile what
+//! Tracr cannot fit, and decode None where RASP gives None).
 //!
 //! The generator draws what Tracr compiles: categorical and numerical Maps in all four directions
 //! (merged and `simplify=False`), SequenceMaps and LinearSequenceMaps (also of an SOp with

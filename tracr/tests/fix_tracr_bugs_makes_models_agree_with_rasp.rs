@@ -309,6 +309,12 @@ fn the_fixes_survive_a_model_file() {
     );
     let read = CompiledModel::from_json(&json).unwrap();
     assert_eq!(read, fixed, "the model read back differs");
+    let bytes = tracr::formats::safetensors::to_safetensors_bytes(&fixed).unwrap();
+    let from_safetensors = tracr::formats::safetensors::from_safetensors_bytes(&bytes).unwrap();
+    assert_eq!(
+        from_safetensors.tracr_fixes, fixed.tracr_fixes,
+        "the safetensors file's record"
+    );
     let input = ints(&[4, 5, 6]);
     assert_eq!(
         read.apply_without_bos(&input).unwrap().decoded[1..],
