@@ -1,8 +1,8 @@
 //! The model as JSON in the fixtures' `model` schema, written straight from the model's arrays.
 //!
 //! [`CompiledModel::to_json`] builds a `serde_json::Value` tree of every weight first; for a 1 MB
-//! model that tree is most of the time `tracr compile -o` takes. This writer streams the same
-//! document through serde instead, byte for byte what `serde_json::to_string(&model.to_json())`
+//! model that tree is most of the time `tracr compile -o` takes. This writer writes the weights'
+//! numbers straight into the buffer and the rest through serde instead, byte for byte what `serde_json::to_string(&model.to_json())`
 //! gives (`tests/model_json_writer_matches_value_tree.rs` checks every library program).
 
 use std::collections::HashMap;
@@ -11,6 +11,7 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde_json::ser::{CompactFormatter, Formatter};
 use serde::{Deserialize, Serialize};
 
 use crate::craft::json::value_to_json;
@@ -22,7 +23,7 @@ use crate::value::Value;
 pub fn to_json_bytes(model: &CompiledModel) -> Vec<u8> {
     // About 18 bytes per weight as text; reserving avoids most reallocations.
     let mut bytes = Vec::with_capacity(weight_count(model) * 18 + 64 * 1024);
-    serde_json::to_writer(&mut bytes, &ModelDocument(model)).expect("a model always serialises");
+    write_document(&mut bytes, model);
     bytes.push(b'\n');
     bytes
 }
@@ -160,37 +161,59 @@ pub(crate) fn weight_count(model: &CompiledModel) -> usize {
             .sum::<usize>()
 }
 
-/// The whole document; keys in the order `CompiledModel::to_json` inserts them.
-struct ModelDocument<'a>(&'a CompiledModel);
-
-impl Serialize for ModelDocument<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let model = self.0;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("config", &model.config)?;
-        map.serialize_entry("residual_labels", &model.residual_labels)?;
-        map.serialize_entry("tokens_labels", &model.tokens_labels)?;
-        map.serialize_entry("indices_labels", &model.indices_labels)?;
-        map.serialize_entry("output_labels", &model.output_labels)?;
-        map.serialize_entry("output_residual_indices", &model.output_residual_indices)?;
-        map.serialize_entry("categorical_output", &model.categorical_output)?;
-        map.serialize_entry("input_encoding", &InputEncodingDocument(model))?;
-        map.serialize_entry(
-            "output_encoding",
-            &OutputEncodingDocument(&model.output_encoding),
-        )?;
-        map.serialize_entry("layers", &model.layers)?;
-        map.serialize_entry("weights_layout", WEIGHTS_LAYOUT)?;
-        map.serialize_entry("weights", &WeightsDocument(model))?;
-        // Rotated, compressed or perturbed models only, after the weights as in `to_json`.
-        if let Some(residual_map) = model.residual_map_json() {
-            map.serialize_entry("residual_map", &residual_map)?;
-        }
-        if let Some(perturbation) = model.perturbation_json() {
-            map.serialize_entry("perturbation", &perturbation)?;
-        }
-        map.end()
+/// Writes the whole document; keys in the order `CompiledModel::to_json` inserts them.
+///
+/// The top-level object is written by hand, entry by entry, exactly as serde_json's compact
+/// serialiser writes a map (`{"key":value,...}`), so that the weights can skip serde: writing their
+/// numbers one by one is most of the document, and nearly all of them are `0.0`.
+fn write_document(out: &mut Vec<u8>, model: &CompiledModel) {
+    let mut first = true;
+    // `{"key":` for the first entry, `,"key":` after it; the caller writes the value.
+    let mut key = |out: &mut Vec<u8>, key: &str| {
+        out.push(if first { b'{' } else { b',' });
+        first = false;
+        write_serde(out, key);
+        out.push(b':');
+    };
+    key(out, "config");
+    write_serde(out, &model.config);
+    key(out, "residual_labels");
+    write_serde(out, &model.residual_labels);
+    key(out, "tokens_labels");
+    write_serde(out, &model.tokens_labels);
+    key(out, "indices_labels");
+    write_serde(out, &model.indices_labels);
+    key(out, "output_labels");
+    write_serde(out, &model.output_labels);
+    key(out, "output_residual_indices");
+    write_serde(out, &model.output_residual_indices);
+    key(out, "categorical_output");
+    write_serde(out, &model.categorical_output);
+    key(out, "input_encoding");
+    write_serde(out, &InputEncodingDocument(model));
+    key(out, "output_encoding");
+    write_serde(out, &OutputEncodingDocument(&model.output_encoding));
+    key(out, "layers");
+    write_serde(out, &model.layers);
+    key(out, "weights_layout");
+    write_serde(out, WEIGHTS_LAYOUT);
+    key(out, "weights");
+    write_weights(out, model);
+    // Rotated, compressed or perturbed models only, after the weights as in `to_json`.
+    if let Some(residual_map) = model.residual_map_json() {
+        key(out, "residual_map");
+        write_serde(out, &residual_map);
     }
+    if let Some(perturbation) = model.perturbation_json() {
+        key(out, "perturbation");
+        write_serde(out, &perturbation);
+    }
+    out.push(b'}');
+}
+
+/// One serde value, compact, as serde_json writes it inside a document.
+fn write_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(&mut *out, value).expect("model fields always serialise");
 }
 
 /// `[[value, index], ...]`.
@@ -240,85 +263,71 @@ impl Serialize for OutputEncodingDocument<'_> {
     }
 }
 
+/// One number as serde_json writes an f64: `0.0` (most weights) directly, `null` for a
+/// non-finite value, and anything else through serde_json's own float formatter, so that every
+/// byte is what `serde_json::to_string` gives.
+fn write_f64(out: &mut Vec<u8>, x: f64) {
+    if x.to_bits() == 0 {
+        out.extend_from_slice(b"0.0");
+    } else if x.is_finite() {
+        CompactFormatter
+            .write_f64(out, x)
+            .expect("writing to a Vec cannot fail");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// A bias vector (or one row) as `[x,y,...]`.
+fn write_row<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = &'a f64>) {
+    out.push(b'[');
+    for (j, &x) in values.into_iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        write_f64(out, x);
+    }
+    out.push(b']');
+}
+
 /// A matrix as a list of rows.
-struct Rows<'a>(&'a Array2<f64>);
-
-impl Serialize for Rows<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.nrows()))?;
-        for row in self.0.rows() {
-            seq.serialize_element(&Row(row.iter()))?;
+fn write_rows(out: &mut Vec<u8>, matrix: &Array2<f64>) {
+    out.push(b'[');
+    for (i, row) in matrix.rows().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        seq.end()
+        write_row(out, row.iter());
     }
+    out.push(b']');
 }
 
-/// One row (or a bias vector) as a list of numbers.
-struct Row<I>(I);
-
-impl<'a, I: Iterator<Item = &'a f64> + Clone> Serialize for Row<I> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.clone())
-    }
-}
-
-/// `{"b": bias, "w": weights}`.
-struct Param<'a>(&'a Array2<f64>, &'a Array1<f64>);
-
-impl Serialize for Param<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("b", &Row(self.1.iter()))?;
-        map.serialize_entry("w", &Rows(self.0))?;
-        map.end()
-    }
-}
-
-/// `{"embeddings": matrix}`.
-struct Embeddings<'a>(&'a Array2<f64>);
-
-impl Serialize for Embeddings<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry("embeddings", &Rows(self.0))?;
-        map.end()
-    }
-}
-
-/// The weights under haiku's names, in `to_json`'s insertion order.
-struct WeightsDocument<'a>(&'a CompiledModel);
-
-impl Serialize for WeightsDocument<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let model = self.0;
-        let mut map = serializer.serialize_map(Some(2 + 6 * model.weights.len()))?;
-        map.serialize_entry("pos_embed", &Embeddings(&model.pos_embed))?;
-        map.serialize_entry("token_embed", &Embeddings(&model.token_embed))?;
-        for (i, layer) in model.weights.iter().enumerate() {
-            let (a, m) = (&layer.attn, &layer.mlp);
-            let prefix = format!("transformer/layer_{i}");
-            map.serialize_entry(&format!("{prefix}/attn/key"), &Param(&a.key, &a.key_bias))?;
-            map.serialize_entry(
-                &format!("{prefix}/attn/linear"),
-                &Param(&a.output, &a.output_bias),
-            )?;
-            map.serialize_entry(
-                &format!("{prefix}/attn/query"),
-                &Param(&a.query, &a.query_bias),
-            )?;
-            map.serialize_entry(
-                &format!("{prefix}/attn/value"),
-                &Param(&a.value, &a.value_bias),
-            )?;
-            map.serialize_entry(
-                &format!("{prefix}/mlp/linear_1"),
-                &Param(&m.hidden, &m.hidden_bias),
-            )?;
-            map.serialize_entry(
-                &format!("{prefix}/mlp/linear_2"),
-                &Param(&m.output, &m.output_bias),
-            )?;
+/// The weights under haiku's names, in `to_json`'s insertion order: `{"embeddings": matrix}` for
+/// the embeddings, `{"b": bias, "w": weights}` for every other module.
+fn write_weights(out: &mut Vec<u8>, model: &CompiledModel) {
+    out.extend_from_slice(b"{\"pos_embed\":{\"embeddings\":");
+    write_rows(out, &model.pos_embed);
+    out.extend_from_slice(b"},\"token_embed\":{\"embeddings\":");
+    write_rows(out, &model.token_embed);
+    out.push(b'}');
+    for (i, layer) in model.weights.iter().enumerate() {
+        let (a, m) = (&layer.attn, &layer.mlp);
+        for (module, w, b) in [
+            ("attn/key", &a.key, &a.key_bias),
+            ("attn/linear", &a.output, &a.output_bias),
+            ("attn/query", &a.query, &a.query_bias),
+            ("attn/value", &a.value, &a.value_bias),
+            ("mlp/linear_1", &m.hidden, &m.hidden_bias),
+            ("mlp/linear_2", &m.output, &m.output_bias),
+        ] {
+            out.push(b',');
+            write_serde(out, &format!("transformer/layer_{i}/{module}"));
+            out.extend_from_slice(b":{\"b\":");
+            write_row(out, b.iter());
+            out.extend_from_slice(b",\"w\":");
+            write_rows(out, w);
+            out.push(b'}');
         }
-        map.end()
     }
+    out.push(b'}');
 }
