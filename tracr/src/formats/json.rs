@@ -5,14 +5,14 @@
 //! numbers straight into the buffer and the rest through serde instead, byte for byte what `serde_json::to_string(&model.to_json())`
 //! gives (`tests/model_json_writer_matches_value_tree.rs` checks every library program).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
-use serde::{Deserialize, Serialize};
 
 use crate::craft::json::value_to_json;
 use crate::error::{Error, Result};
@@ -50,96 +50,311 @@ pub fn from_json_bytes(bytes: &[u8]) -> Result<CompiledModel> {
     CompiledModel::from_json(&json)
 }
 
-/// One entry of `weights`: `{"w", "b"}` or `{"embeddings"}`.
-#[derive(Deserialize)]
-struct ParamDocument {
-    w: Option<Vec<Vec<f64>>>,
+/// One entry of `weights`: `{"b", "w"}` or `{"embeddings"}`, each matrix as (rows, cols, values).
+#[derive(Default)]
+struct ParsedParam {
+    w: Option<(usize, usize, Vec<f64>)>,
     b: Option<Vec<f64>>,
-    embeddings: Option<Vec<Vec<f64>>>,
+    embeddings: Option<(usize, usize, Vec<f64>)>,
 }
 
-/// The document split into its weights, typed, and everything else as JSON values.
-struct SplitDocument {
-    header: serde_json::Map<String, serde_json::Value>,
-    weights: HashMap<String, ParamDocument>,
+/// A scanner for the `weights` object as [`to_json_bytes`] writes it (any whitespace allowed):
+/// object keys without escapes, and arrays of numbers. Anything else (`None`) sends the reader to
+/// the `Value` path, so this only has to be right on what it accepts, not to explain what it does
+/// not.
+struct Scanner<'a> {
+    text: &'a [u8],
+    at: usize,
 }
 
-impl<'de> Deserialize<'de> for SplitDocument {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct SplitVisitor;
-        impl<'de> Visitor<'de> for SplitVisitor {
-            type Value = SplitDocument;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a compiled model object")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<SplitDocument, A::Error> {
-                let mut header = serde_json::Map::new();
-                let mut weights = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "weights" {
-                        weights = Some(map.next_value()?);
-                    } else {
-                        header.insert(key, map.next_value()?);
-                    }
+impl<'a> Scanner<'a> {
+    fn skip_whitespace(&mut self) {
+        while self
+            .text
+            .get(self.at)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.at += 1;
+        }
+    }
+
+    /// The next non-whitespace byte, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.text.get(self.at).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// A string without escapes (every key this format has).
+    fn key(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let length = self.text[start..].iter().position(|&b| b == b'"')?;
+        let raw = &self.text[start..start + length];
+        if raw.iter().any(|&b| b == b'\\' || b < 0x20) {
+            return None;
+        }
+        self.at = start + length + 1;
+        let key = std::str::from_utf8(raw).ok()?;
+        self.eat(b':')?;
+        Some(key)
+    }
+
+    /// Calls `entry` for each key of an object, with the scanner at its value.
+    fn object(&mut self, mut entry: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.key()?;
+            entry(self, key)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
                 }
-                let weights = weights.ok_or_else(|| serde::de::Error::missing_field("weights"))?;
-                Ok(SplitDocument { header, weights })
+                _ => return None,
             }
         }
-        deserializer.deserialize_map(SplitVisitor)
+    }
+
+    /// One JSON number, as serde_json reads it into an f64: integers (no `.` or exponent) through
+    /// u64/i64 when they fit, everything else correctly rounded (serde_json's `float_roundtrip`
+    /// and Rust's `parse` both round correctly, so they give the same bits).
+    fn number(&mut self) -> Option<f64> {
+        self.skip_whitespace();
+        let rest = &self.text[self.at..];
+        let length = rest.iter().position(|&b| !is_number_byte(b))?;
+        let token = &rest[..length];
+        let integer = json_number_shape(token)?;
+        let text = std::str::from_utf8(token).ok()?;
+        let value = if integer {
+            if token == b"-0" {
+                // serde_json's sign rule for a negative integer zero is not worth copying here.
+                return None;
+            }
+            match text.parse::<i64>() {
+                Ok(i) => i as f64,
+                Err(_) => match text.parse::<u64>() {
+                    Ok(u) => u as f64,
+                    Err(_) => text.parse::<f64>().ok()?,
+                },
+            }
+        } else {
+            text.parse::<f64>().ok()?
+        };
+        // serde_json refuses a number beyond f64's range (`1e400`); Rust's parse makes it infinite.
+        if !value.is_finite() {
+            return None;
+        }
+        self.at += length;
+        Some(value)
+    }
+
+    /// `[x, y, ...]` appended to `out`; the count of numbers.
+    fn numbers(&mut self, out: &mut Vec<f64>) -> Option<usize> {
+        self.eat(b'[')?;
+        if self.eat(b']').is_some() {
+            return Some(0);
+        }
+        let start = out.len();
+        loop {
+            // `0.0,` and `0.0]` as the writer leaves them: nearly every weight, so no whitespace
+            // skipping or number parsing for them.
+            match self.text.get(self.at..self.at + 4) {
+                Some(b"0.0,") => {
+                    out.push(0.0);
+                    self.at += 4;
+                    continue;
+                }
+                Some(b"0.0]") => {
+                    out.push(0.0);
+                    self.at += 4;
+                    return Some(out.len() - start);
+                }
+                _ => {}
+            }
+            out.push(self.number()?);
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    return Some(out.len() - start);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `[[...], ...]` with rows of one length: (rows, cols, values by row).
+    fn matrix(&mut self) -> Option<(usize, usize, Vec<f64>)> {
+        self.eat(b'[')?;
+        // Not reserved from a guess of the size: finding the matrix's end first cost more than the
+        // vector's growth does.
+        let mut values = Vec::new();
+        if self.eat(b']').is_some() {
+            return Some((0, 0, values));
+        }
+        let cols = self.numbers(&mut values)?;
+        let mut rows = 1;
+        loop {
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    return Some((rows, cols, values));
+                }
+                _ => return None,
+            }
+            if self.numbers(&mut values)? != cols {
+                return None;
+            }
+            rows += 1;
+        }
+    }
+
+    /// The whole `weights` object.
+    fn weights(&mut self) -> Option<HashMap<&'a str, ParsedParam>> {
+        let mut weights = HashMap::new();
+        self.object(|scanner, module| {
+            let mut param = ParsedParam::default();
+            scanner.object(|scanner, key| {
+                match key {
+                    "w" if param.w.is_none() => param.w = Some(scanner.matrix()?),
+                    "embeddings" if param.embeddings.is_none() => {
+                        param.embeddings = Some(scanner.matrix()?)
+                    }
+                    "b" if param.b.is_none() => {
+                        let mut b = Vec::new();
+                        scanner.numbers(&mut b)?;
+                        param.b = Some(b);
+                    }
+                    _ => return None,
+                }
+                Some(())
+            })?;
+            weights.insert(module, param).is_none().then_some(())
+        })?;
+        Some(weights)
+    }
+
+    /// The whole document: the weights scanned, every other entry read by serde_json into a
+    /// `Value` from where the scanner stands.
+    fn document(&mut self) -> Option<(serde_json::Value, HashMap<&'a str, ParsedParam>)> {
+        let mut header = serde_json::Map::new();
+        let mut weights = None;
+        self.object(|scanner, key| {
+            if key == "weights" {
+                weights = Some(scanner.weights()?);
+                return Some(());
+            }
+            scanner.skip_whitespace();
+            let mut values = serde_json::Deserializer::from_slice(&scanner.text[scanner.at..])
+                .into_iter::<serde_json::Value>();
+            let value = values.next()?.ok()?;
+            scanner.at += values.byte_offset();
+            // A repeated key is for the `Value` path to judge.
+            header
+                .insert(key.to_string(), value)
+                .is_none()
+                .then_some(())
+        })?;
+        (self.peek().is_none() && !header.contains_key("weights"))
+            .then_some(())
+            .and(weights)
+            .map(|weights| (serde_json::Value::Object(header), weights))
     }
 }
 
-/// The typed `weights` as a [`WeightSource`].
-struct TypedWeights<'a>(&'a HashMap<String, ParamDocument>);
+/// Bytes that can be part of a JSON number.
+fn is_number_byte(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+}
 
-impl TypedWeights<'_> {
-    fn rows(&self, name: &str) -> Result<&[Vec<f64>]> {
+/// Whether `token` is a JSON number (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`), and if so
+/// whether it is an integer (no fraction, no exponent). Rust's `parse` accepts more (`+1`, `.5`,
+/// `1.`, `inf`), so the shape is checked first.
+fn json_number_shape(token: &[u8]) -> Option<bool> {
+    let mut i = usize::from(token.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while token.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let integer_start = i;
+    let integer_digits = digits(&mut i);
+    if integer_digits == 0 || (integer_digits > 1 && token[integer_start] == b'0') {
+        return None;
+    }
+    let mut integer = true;
+    if token.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return None;
+        }
+        integer = false;
+    }
+    if matches!(token.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(token.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return None;
+        }
+        integer = false;
+    }
+    (i == token.len()).then_some(integer)
+}
+
+/// The scanned `weights` as a [`WeightSource`]; each tensor is moved out when asked for (every
+/// one is asked for once).
+struct ScannedWeights<'a>(RefCell<HashMap<&'a str, ParsedParam>>);
+
+impl ScannedWeights<'_> {
+    fn take<T>(&self, name: &str, field: impl Fn(&mut ParsedParam) -> Option<T>) -> Result<T> {
         let (module, key) = name.rsplit_once('/').unwrap_or((name, ""));
-        let param = self
-            .0
-            .get(module)
+        let mut weights = self.0.borrow_mut();
+        let param = weights
+            .get_mut(module)
             .ok_or_else(|| Error::Json(format!("missing field `{module}`")))?;
-        match key {
-            "w" => param.w.as_deref(),
-            "embeddings" => param.embeddings.as_deref(),
-            _ => None,
-        }
-        .ok_or_else(|| Error::Json(format!("missing field `{key}`")))
+        field(param).ok_or_else(|| Error::Json(format!("missing field `{key}` of `{module}`")))
     }
 }
 
-impl WeightSource for TypedWeights<'_> {
+impl WeightSource for ScannedWeights<'_> {
     fn matrix(&self, name: &str) -> Result<Array2<f64>> {
-        let rows = self.rows(name)?;
-        let cols = rows.first().map_or(0, Vec::len);
-        if rows.iter().any(|r| r.len() != cols) {
-            return Err(Error::Json(format!("{name}: rows of different lengths")));
-        }
-        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-        Ok(Array2::from_shape_vec((rows.len(), cols), flat).expect("rows checked"))
+        let (rows, cols, values) = self.take(name, |param| match name.rsplit('/').next() {
+            Some("w") => param.w.take(),
+            Some("embeddings") => param.embeddings.take(),
+            _ => None,
+        })?;
+        Ok(Array2::from_shape_vec((rows, cols), values).expect("rows checked"))
     }
 
     fn vector(&self, name: &str) -> Result<Array1<f64>> {
-        let (module, _) = name.rsplit_once('/').unwrap_or((name, ""));
-        self.0
-            .get(module)
-            .and_then(|p| p.b.clone())
-            .map(Array1::from)
-            .ok_or_else(|| Error::Json(format!("missing field `{module}`")))
+        self.take(name, |param| param.b.take()).map(Array1::from)
     }
 }
 
-/// The fast path of [`from_json_bytes`] alone: its errors are terse (serde's), so callers that
-/// report to users fall back to the `Value` path on failure.
+/// The fast path of [`from_json_bytes`] alone: its errors are terse, so callers that report to
+/// users fall back to the `Value` path on failure.
+///
+/// The weights, nearly all of the bytes, are scanned by hand straight into flat vectors (`0.0`
+/// without any float parsing); serde_json reads every other entry.
 pub fn from_json_bytes_fast(bytes: &[u8]) -> Result<CompiledModel> {
-    let document: SplitDocument =
-        serde_json::from_slice(bytes).map_err(|e| Error::Json(e.to_string()))?;
-    let header = serde_json::Value::Object(document.header);
-    CompiledModel::from_header(&header, &TypedWeights(&document.weights))
+    let mut scanner = Scanner { text: bytes, at: 0 };
+    let (header, weights) = scanner
+        .document()
+        .ok_or_else(|| Error::Json("not in the layout `tracr compile` writes".into()))?;
+    CompiledModel::from_header(&header, &ScannedWeights(RefCell::new(weights)))
 }
 
 /// Every weight's count, to size buffers.
