@@ -3,9 +3,11 @@
 //! the model needs (config, residual labels, layers, input and output encodings) as the JSON
 //! document less its weights, in the file's `__metadata__` under `tracr_model`.
 //!
-//! float64 because the compiled weights are f64 in memory (numerical MLPs hold slopes such as
-//! `mlp_exactness / step` that float32 rounds): JSON -> safetensors -> JSON is then the identity,
-//! bit for bit. The TransformerLens export is float32, as TransformerLens computes.
+//! float64 by default because the compiled weights are f64 in memory (numerical MLPs hold slopes
+//! such as `mlp_exactness / step` that float32 rounds): JSON -> safetensors -> JSON is then the
+//! identity, bit for bit. [`TensorDtype::F32`] (`tracr compile --dtype f32`) writes half the bytes,
+//! every weight rounded to float32, for users who compute in float32 anyway; a reader takes either
+//! (one dtype per file). The TransformerLens export is float32, as TransformerLens computes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -23,14 +25,67 @@ pub const METADATA_FORMAT_KEY: &str = "format";
 /// The value of [`METADATA_FORMAT_KEY`] in files this module writes.
 pub const FORMAT_NAME: &str = "tracr-compiled-model/1";
 
+/// The float type of a safetensors model file's tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TensorDtype {
+    /// float64: exactly the compiled weights (the default).
+    #[default]
+    F64,
+    /// float32: every weight rounded to the nearest float32; half the bytes.
+    F32,
+}
+
+impl TensorDtype {
+    /// The safetensors dtype.
+    fn dtype(self) -> Dtype {
+        match self {
+            TensorDtype::F64 => Dtype::F64,
+            TensorDtype::F32 => Dtype::F32,
+        }
+    }
+
+    /// The values as little-endian bytes of this dtype; an error names the tensor if a value does
+    /// not fit (float32 overflows beyond about 3.4e38).
+    fn bytes<'a>(
+        self,
+        name: &str,
+        values: impl ExactSizeIterator<Item = &'a f64> + Clone,
+    ) -> Result<Vec<u8>> {
+        match self {
+            TensorDtype::F64 => Ok(f64_bytes(values)),
+            TensorDtype::F32 => {
+                if let Some(x) = values
+                    .clone()
+                    .find(|x| x.is_finite() && !(**x as f32).is_finite())
+                {
+                    return Err(Error::Tensor {
+                        name: name.to_string(),
+                        reason: format!(
+                            "holds {x}, beyond float32's range; write it with --dtype f64"
+                        ),
+                    });
+                }
+                Ok(f32_bytes(values.copied()))
+            }
+        }
+    }
+}
+
 /// The model as safetensors bytes (float64 tensors, the rest in the metadata).
 pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
+    to_safetensors_bytes_as(model, TensorDtype::F64)
+}
+
+/// The model as safetensors bytes with tensors of `dtype`, the rest in the metadata.
+pub fn to_safetensors_bytes_as(model: &CompiledModel, dtype: TensorDtype) -> Result<Vec<u8>> {
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let mut push2 = |name: String, array: &Array2<f64>| {
-        tensors.push((name, array.shape().to_vec(), f64_bytes(array.iter())));
+    let mut push2 = |name: String, array: &Array2<f64>| -> Result<()> {
+        let bytes = dtype.bytes(&name, array.iter())?;
+        tensors.push((name, array.shape().to_vec(), bytes));
+        Ok(())
     };
-    push2("token_embed/embeddings".into(), &model.token_embed);
-    push2("pos_embed/embeddings".into(), &model.pos_embed);
+    push2("token_embed/embeddings".into(), &model.token_embed)?;
+    push2("pos_embed/embeddings".into(), &model.pos_embed)?;
     let mut vectors: Vec<(String, &Array1<f64>)> = Vec::new();
     for (i, layer) in model.weights.iter().enumerate() {
         let (a, m) = (&layer.attn, &layer.mlp);
@@ -43,12 +98,13 @@ pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
             ("mlp/linear_1", &m.hidden, &m.hidden_bias),
             ("mlp/linear_2", &m.output, &m.output_bias),
         ] {
-            push2(format!("{p}/{module}/w"), w);
+            push2(format!("{p}/{module}/w"), w)?;
             vectors.push((format!("{p}/{module}/b"), b));
         }
     }
     for (name, vector) in vectors {
-        tensors.push((name, vec![vector.len()], f64_bytes(vector.iter())));
+        let bytes = dtype.bytes(&name, vector.iter())?;
+        tensors.push((name, vec![vector.len()], bytes));
     }
     let metadata = HashMap::from([
         (METADATA_FORMAT_KEY.to_string(), FORMAT_NAME.to_string()),
@@ -57,12 +113,17 @@ pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
             model.header_json().to_string(),
         ),
     ]);
-    serialize(&tensors, Dtype::F64, metadata)
+    serialize(&tensors, dtype.dtype(), metadata)
 }
 
-/// Writes the model as safetensors to `path` atomically (`-` is standard output).
+/// Writes the model as safetensors (float64) to `path` atomically (`-` is standard output).
 pub fn write_safetensors(model: &CompiledModel, path: &Path) -> Result<()> {
-    crate::io::write_atomically(path, &to_safetensors_bytes(model)?)
+    write_safetensors_as(model, path, TensorDtype::F64)
+}
+
+/// Writes the model as safetensors with tensors of `dtype` to `path` atomically.
+pub fn write_safetensors_as(model: &CompiledModel, path: &Path, dtype: TensorDtype) -> Result<()> {
+    crate::io::write_atomically(path, &to_safetensors_bytes_as(model, dtype)?)
 }
 
 /// Reads a model from safetensors bytes written by [`to_safetensors_bytes`].
@@ -85,7 +146,24 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<CompiledModel> {
         }
     }
     let header = file.header_json()?;
-    let model = CompiledModel::from_header(&header, &F64Weights(&file))?;
+    // The file's dtype is its token embedding's; every other tensor must share it.
+    let first = "token_embed/embeddings";
+    let dtype = match file.tensors.tensor(first).map(|view| view.dtype()) {
+        Ok(dtype @ (Dtype::F64 | Dtype::F32)) => dtype,
+        Ok(other) => {
+            return Err(Error::Tensor {
+                name: first.to_string(),
+                reason: format!("dtype is {other:?}; expected F64 or F32"),
+            })
+        }
+        Err(_) => {
+            return Err(Error::Tensor {
+                name: first.to_string(),
+                reason: "missing from the file".into(),
+            })
+        }
+    };
+    let model = CompiledModel::from_header(&header, &FileWeights(&file, dtype))?;
     file.check_names(&tensor_names(model.config.num_layers))?;
     Ok(model)
 }
@@ -266,15 +344,15 @@ impl<'a> TensorFile<'a> {
     }
 }
 
-/// Our own format's tensors: float64 only, exactly as written.
-struct F64Weights<'f, 'a>(&'f TensorFile<'a>);
+/// Our own format's tensors, all of the file's one dtype, exactly as written (float32 widened).
+struct FileWeights<'f, 'a>(&'f TensorFile<'a>, Dtype);
 
-impl WeightSource for F64Weights<'_, '_> {
+impl WeightSource for FileWeights<'_, '_> {
     fn matrix(&self, name: &str) -> Result<Array2<f64>> {
-        self.0.matrix(name, &[Dtype::F64])
+        self.0.matrix(name, &[self.1])
     }
 
     fn vector(&self, name: &str) -> Result<Array1<f64>> {
-        self.0.vector(name, &[Dtype::F64])
+        self.0.vector(name, &[self.1])
     }
 }
