@@ -2,8 +2,10 @@
 //!
 //! [`CompiledModel::to_json`] builds a `serde_json::Value` tree of every weight first; for a 1 MB
 //! model that tree is most of the time `tracr compile -o` takes. This writer writes the weights'
-//! numbers straight into the buffer and the rest through serde instead, byte for byte what `serde_json::to_string(&model.to_json())`
-//! gives (`tests/model_json_writer_matches_value_tree.rs` checks every library program).
+//! numbers straight into the buffer and the rest through serde instead, byte for byte what
+//! `serde_json::to_string(&model.to_json())` gives (`tests/model_json_writer_matches_value_tree.rs`
+//! checks every library program). The reader scans the weights by hand the same way
+//! (`tests/model_json_fast_reader_matches_value_reader.rs`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -58,10 +60,10 @@ struct ParsedParam {
     embeddings: Option<(usize, usize, Vec<f64>)>,
 }
 
-/// A scanner for the `weights` object as [`to_json_bytes`] writes it (any whitespace allowed):
-/// object keys without escapes, and arrays of numbers. Anything else (`None`) sends the reader to
-/// the `Value` path, so this only has to be right on what it accepts, not to explain what it does
-/// not.
+/// A scanner for the document as [`to_json_bytes`] writes it (any whitespace allowed): object keys
+/// without escapes, and in `weights` arrays of numbers; the other entries it hands to serde_json.
+/// Anything else (`None`) sends the reader to the `Value` path, so this only has to be right on
+/// what it accepts, not to explain what it does not.
 struct Scanner<'a> {
     text: &'a [u8],
     at: usize,
@@ -264,10 +266,11 @@ impl<'a> Scanner<'a> {
                 .is_none()
                 .then_some(())
         })?;
-        (self.peek().is_none() && !header.contains_key("weights"))
-            .then_some(())
-            .and(weights)
-            .map(|weights| (serde_json::Value::Object(header), weights))
+        // Nothing but whitespace may follow the document.
+        if self.peek().is_some() {
+            return None;
+        }
+        weights.map(|weights| (serde_json::Value::Object(header), weights))
     }
 }
 
