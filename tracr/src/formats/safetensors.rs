@@ -9,11 +9,12 @@
 //! every weight rounded to float32, for users who compute in float32 anyway; a reader takes either
 //! (one dtype per file). The TransformerLens export is float32, as TransformerLens computes.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView, View};
 
 use crate::error::{Error, Result};
 use crate::model::{tensor_names, CompiledModel, WeightSource};
@@ -44,30 +45,78 @@ impl TensorDtype {
         }
     }
 
-    /// The values as little-endian bytes of this dtype; an error names the tensor if a value does
-    /// not fit (float32 overflows beyond about 3.4e38).
-    fn bytes<'a>(
-        self,
-        name: &str,
-        values: impl ExactSizeIterator<Item = &'a f64> + Clone,
-    ) -> Result<Vec<u8>> {
+    /// Bytes per value.
+    fn size(self) -> usize {
         match self {
-            TensorDtype::F64 => Ok(f64_bytes(values)),
-            TensorDtype::F32 => {
-                if let Some(x) = values
-                    .clone()
-                    .find(|x| x.is_finite() && !(**x as f32).is_finite())
-                {
-                    return Err(Error::Tensor {
-                        name: name.to_string(),
-                        reason: format!(
-                            "holds {x}, beyond float32's range; write it with --dtype f64"
-                        ),
-                    });
-                }
-                Ok(f32_bytes(values.copied()))
+            TensorDtype::F64 => 8,
+            TensorDtype::F32 => 4,
+        }
+    }
+}
+
+/// One of our tensors as the `safetensors` crate takes it: turned into bytes only when the crate
+/// copies it into the file's buffer, so that one tensor's bytes exist at a time, not a second copy
+/// of the whole file (for shuffle_dyck2 that was 2 MB of fresh memory to fault in).
+struct LazyTensor<'a> {
+    dtype: TensorDtype,
+    shape: Vec<usize>,
+    values: Cow<'a, [f64]>,
+}
+
+impl<'a> LazyTensor<'a> {
+    /// The tensor `name`; an error names it if a value does not fit `dtype` (float32 overflows
+    /// beyond about 3.4e38).
+    fn new(
+        name: &str,
+        dtype: TensorDtype,
+        shape: &[usize],
+        values: Cow<'a, [f64]>,
+    ) -> Result<LazyTensor<'a>> {
+        if dtype == TensorDtype::F32 {
+            if let Some(x) = values
+                .iter()
+                .find(|x| x.is_finite() && !(**x as f32).is_finite())
+            {
+                return Err(Error::Tensor {
+                    name: name.to_string(),
+                    reason: format!("holds {x}, beyond float32's range; write it with --dtype f64"),
+                });
             }
         }
+        Ok(LazyTensor {
+            dtype,
+            shape: shape.to_vec(),
+            values,
+        })
+    }
+}
+
+impl View for LazyTensor<'_> {
+    fn dtype(&self) -> Dtype {
+        self.dtype.dtype()
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(match self.dtype {
+            TensorDtype::F64 => f64_bytes(self.values.iter()),
+            TensorDtype::F32 => f32_bytes(self.values.iter().copied()),
+        })
+    }
+
+    fn data_len(&self) -> usize {
+        self.values.len() * self.dtype.size()
+    }
+}
+
+/// An array's values in row-major order, borrowed when it is laid out so (as compiled ones are).
+fn row_major<D: ndarray::Dimension>(array: &ndarray::Array<f64, D>) -> Cow<'_, [f64]> {
+    match array.as_slice() {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(array.iter().copied().collect()),
     }
 }
 
@@ -78,14 +127,29 @@ pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
 
 /// The model as safetensors bytes with tensors of `dtype`, the rest in the metadata.
 pub fn to_safetensors_bytes_as(model: &CompiledModel, dtype: TensorDtype) -> Result<Vec<u8>> {
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let mut push2 = |name: String, array: &Array2<f64>| -> Result<()> {
-        let bytes = dtype.bytes(&name, array.iter())?;
-        tensors.push((name, array.shape().to_vec(), bytes));
+    fn push<'a, D: ndarray::Dimension>(
+        tensors: &mut Vec<(String, LazyTensor<'a>)>,
+        name: String,
+        dtype: TensorDtype,
+        array: &'a ndarray::Array<f64, D>,
+    ) -> Result<()> {
+        let tensor = LazyTensor::new(&name, dtype, array.shape(), row_major(array))?;
+        tensors.push((name, tensor));
         Ok(())
-    };
-    push2("token_embed/embeddings".into(), &model.token_embed)?;
-    push2("pos_embed/embeddings".into(), &model.pos_embed)?;
+    }
+    let mut tensors = Vec::new();
+    push(
+        &mut tensors,
+        "token_embed/embeddings".into(),
+        dtype,
+        &model.token_embed,
+    )?;
+    push(
+        &mut tensors,
+        "pos_embed/embeddings".into(),
+        dtype,
+        &model.pos_embed,
+    )?;
     let mut vectors: Vec<(String, &Array1<f64>)> = Vec::new();
     for (i, layer) in model.weights.iter().enumerate() {
         let (a, m) = (&layer.attn, &layer.mlp);
@@ -98,13 +162,12 @@ pub fn to_safetensors_bytes_as(model: &CompiledModel, dtype: TensorDtype) -> Res
             ("mlp/linear_1", &m.hidden, &m.hidden_bias),
             ("mlp/linear_2", &m.output, &m.output_bias),
         ] {
-            push2(format!("{p}/{module}/w"), w)?;
+            push(&mut tensors, format!("{p}/{module}/w"), dtype, w)?;
             vectors.push((format!("{p}/{module}/b"), b));
         }
     }
     for (name, vector) in vectors {
-        let bytes = dtype.bytes(&name, vector.iter())?;
-        tensors.push((name, vec![vector.len()], bytes));
+        push(&mut tensors, name, dtype, vector)?;
     }
     let metadata = HashMap::from([
         (METADATA_FORMAT_KEY.to_string(), FORMAT_NAME.to_string()),
@@ -113,7 +176,7 @@ pub fn to_safetensors_bytes_as(model: &CompiledModel, dtype: TensorDtype) -> Res
             model.header_json().to_string(),
         ),
     ]);
-    serialize(&tensors, dtype.dtype(), metadata)
+    safetensors::serialize(tensors, Some(metadata)).map_err(|e| Error::Safetensors(e.to_string()))
 }
 
 /// Writes the model as safetensors (float64) to `path` atomically (`-` is standard output).
