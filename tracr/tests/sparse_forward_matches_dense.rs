@@ -3,7 +3,6 @@
 
 use tracr::library::registry;
 use tracr::value::Value;
-use tracr::{compile, CompileOptions};
 
 #[test]
 fn sparse_forward_decodes_like_the_dense_forward() {

@@ -10,7 +10,6 @@ use tracr::craft::json::value_from_json;
 use tracr::formats::{read_model, write_model, ModelFormat};
 use tracr::library::by_name;
 use tracr::value::Value;
-use tracr::{compile, CompileOptions};
 
 /// Both sides run the same float32 weights; TransformerLens accumulates in float32 and we in f64,
 /// so logits agree to float32 rounding of the residual: 1e-5, relative above magnitude 1.

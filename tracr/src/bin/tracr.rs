@@ -15,8 +15,8 @@ use tracr::cli::program::{
 use tracr::cli::run_json::run_to_json;
 use tracr::describe::describe;
 use tracr::error::{Error, Result};
-use tracr::formats::bench::{bench_formats, render, BenchOptions};
-use tracr::formats::{check_output, write_model, ModelFormat};
+use tracr::formats::bench::{bench_formats, process_start_ms, render, BenchOptions};
+use tracr::formats::{check_dtype, check_output, write_model_as, ModelFormat, TensorDtype};
 use tracr::rasp::text::ProgramSettings;
 
 /// Tracr in Rust: evaluate, check and compile RASP programs; run compiled models.
@@ -196,6 +196,10 @@ struct CompileArgs {
     /// HookedTransformer) [default: safetensors for a `.safetensors` name, else json].
     #[arg(long, value_name = "FORMAT", requires = "output")]
     format: Option<ModelFormat>,
+    /// The safetensors file's float type: `f64` (the default: exactly the compiled weights; reads
+    /// back bit for bit) or `f32` (half the bytes; every weight rounded to float32).
+    #[arg(long, value_name = "DTYPE", requires = "output")]
+    dtype: Option<TensorDtype>,
     /// Print a table of the model's layers, heads and MLPs and its residual stream.
     #[arg(long, group = "destination")]
     describe: bool,
@@ -245,6 +249,7 @@ fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
     let output = match &args.output {
         Some(path) => {
             let format = ModelFormat::for_output(args.format, path)?;
+            check_dtype(format, args.dtype)?;
             check_output(path, format)?;
             Some((path, format))
         }
@@ -256,7 +261,7 @@ fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
     };
     let model = tracr::transform::apply(program.compile()?, &transforms)?;
     if let Some((path, format)) = output {
-        write_model(&model, path, format)?;
+        write_model_as(&model, path, format, args.dtype)?;
         eprintln!(
             "wrote {}: {} layers, {} heads, d_model {}",
             path.display(),
@@ -316,7 +321,11 @@ fn run_bench(args: &BenchArgs) -> Result<String> {
         bar.inc(1);
     });
     bar.finish_and_clear();
-    Ok(render(&rows?, args.runs.max(1)))
+    let start = match &options.tracr_binary {
+        Some(binary) => Some(process_start_ms(binary, args.runs)?),
+        None => None,
+    };
+    Ok(render(&rows?, args.runs.max(1), start))
 }
 
 /// The error, and for a parse error the offending line with a caret under the column.

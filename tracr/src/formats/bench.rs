@@ -1,10 +1,12 @@
 //! `tracr bench`: how long writing and reading each model file format takes, for every library
 //! program, measured in one process so that the ratios compare like with like.
 //!
-//! Each time is the median of several runs of: serialising and writing the file atomically (the
-//! fsync included, as `tracr compile -o` does it), reading it back, and the whole
-//! `tracr compile --lib NAME -o FILE` process (started from this binary) per format. The baseline is
-//! the writer this crate had before `formats::json`: a `serde_json::Value` tree of every weight.
+//! Each time is the median of several runs of: serialising and writing the file atomically (as
+//! `tracr compile -o` does it: a temporary renamed into place, no fsync), reading it back, and the
+//! whole `tracr compile --lib NAME -o FILE` process (started from this binary) per format, safetensors
+//! in both dtypes. The baseline is the writer this crate had before `formats::json`: a
+//! `serde_json::Value` tree of every weight. The fixed cost of a process (`tracr --version`) is
+//! measured once, to read the process columns against.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,6 +24,8 @@ pub struct FormatTimes {
     pub json_bytes: u64,
     /// The safetensors file's size in bytes.
     pub safetensors_bytes: u64,
+    /// The float32 safetensors file's size in bytes.
+    pub safetensors_f32_bytes: u64,
     /// Compiling the program (no file).
     pub compile_ms: f64,
     /// Serialising to JSON in memory, the old way (a `serde_json::Value` tree).
@@ -46,12 +50,21 @@ pub struct FormatTimes {
     pub read_json_ms: f64,
     /// Reading the safetensors file.
     pub read_safetensors_ms: f64,
+    /// Reading the float32 safetensors file.
+    pub read_safetensors_f32_ms: f64,
     /// Reading the TransformerLens folder.
     pub read_transformerlens_ms: f64,
     /// The whole `tracr compile -o model.json` process, when measured.
     pub process_json_ms: Option<f64>,
     /// The whole `tracr compile -o model.safetensors` process, when measured.
     pub process_safetensors_ms: Option<f64>,
+    /// The whole `tracr compile --dtype f32 -o model.safetensors` process, when measured.
+    pub process_safetensors_f32_ms: Option<f64>,
+}
+
+/// What every `tracr` process costs before any work: `tracr --version`'s median, in milliseconds.
+pub fn process_start_ms(binary: &Path, runs: usize) -> Result<f64> {
+    process(binary, runs.max(1), &["--version"])
 }
 
 /// What to measure.
@@ -130,6 +143,7 @@ pub fn bench_formats(
     let json = options.scratch.join("model.json");
     let tree = options.scratch.join("tree.json");
     let safetensors = options.scratch.join("model.safetensors");
+    let safetensors_f32 = options.scratch.join("model-f32.safetensors");
     let folder = options.scratch.join("transformerlens");
     let mut rows = Vec::new();
     for program in programs {
@@ -164,40 +178,39 @@ pub fn bench_formats(
         let write_safetensors_ms = time(runs, || {
             write_model(&model, &safetensors, ModelFormat::Safetensors)
         })?;
+        super::write_safetensors_as(&model, &safetensors_f32, super::TensorDtype::F32)?;
         let write_transformerlens_ms = time(runs, || {
             write_model(&model, &folder, ModelFormat::TransformerLens)
         })?;
         let read_json_ms = time(runs, || read_model(&json).map(|_| ()))?;
         let read_safetensors_ms = time(runs, || read_model(&safetensors).map(|_| ()))?;
+        let read_safetensors_f32_ms = time(runs, || read_model(&safetensors_f32).map(|_| ()))?;
         let read_transformerlens_ms = time(runs, || read_model(&folder).map(|_| ()))?;
-        let (process_json_ms, process_safetensors_ms) = match &options.tracr_binary {
-            Some(binary) => {
-                let args = |path: &Path| {
-                    vec![
-                        "compile".to_string(),
-                        "--lib".into(),
-                        program.name.into(),
-                        "--max-seq-len".into(),
-                        program.max_seq_len.to_string(),
-                        "-o".into(),
-                        path.display().to_string(),
-                    ]
-                };
-                let (a, b) = (args(&json), args(&safetensors));
-                let a: Vec<&str> = a.iter().map(String::as_str).collect();
-                let b: Vec<&str> = b.iter().map(String::as_str).collect();
-                (
-                    Some(process(binary, runs, &a)?),
-                    Some(process(binary, runs, &b)?),
-                )
-            }
-            None => (None, None),
-        };
+        let (process_json_ms, process_safetensors_ms, process_safetensors_f32_ms) =
+            match &options.tracr_binary {
+                Some(binary) => {
+                    let compile = |path: &Path, extra: &[&str]| {
+                        let max_seq_len = program.max_seq_len.to_string();
+                        let path = path.display().to_string();
+                        let mut args = vec!["compile", "--lib", program.name];
+                        args.extend(["--max-seq-len", &max_seq_len, "-o", &path]);
+                        args.extend(extra);
+                        process(binary, runs, &args)
+                    };
+                    (
+                        Some(compile(&json, &[])?),
+                        Some(compile(&safetensors, &[])?),
+                        Some(compile(&safetensors_f32, &["--dtype", "f32"])?),
+                    )
+                }
+                None => (None, None, None),
+            };
         let size = |path: &Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let row = FormatTimes {
             program: program.name.to_string(),
             json_bytes: size(&json),
             safetensors_bytes: size(&safetensors),
+            safetensors_f32_bytes: size(&safetensors_f32),
             compile_ms,
             json_tree_bytes_ms,
             json_bytes_ms,
@@ -210,9 +223,11 @@ pub fn bench_formats(
             write_transformerlens_ms,
             read_json_ms,
             read_safetensors_ms,
+            read_safetensors_f32_ms,
             read_transformerlens_ms,
             process_json_ms,
             process_safetensors_ms,
+            process_safetensors_f32_ms,
         };
         progress(&row);
         rows.push(row);
@@ -221,24 +236,27 @@ pub fn bench_formats(
     Ok(rows)
 }
 
-/// The rows as a Markdown table, with the ratios to the old JSON writer and a summary line of the
-/// largest times against the targets.
-pub fn render(rows: &[FormatTimes], runs: usize) -> String {
+/// The rows as a Markdown table, with the ratios to the old JSON writer and a summary of the
+/// largest times against the targets; `process_start_ms` is [`process_start_ms`]'s, if measured.
+pub fn render(rows: &[FormatTimes], runs: usize, process_start_ms: Option<f64>) -> String {
     let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"));
     let mut out = format!(
-        "median of {runs} runs, milliseconds; write = serialise + atomic write with fsync; \
-         process = the whole `tracr compile --lib NAME -o FILE`\n\n"
+        "median of {runs} runs, milliseconds; write = serialise + atomic write (temporary + rename, \
+         no fsync); st = safetensors (f64 unless f32); process = the whole \
+         `tracr compile --lib NAME -o FILE`; a bare process (`tracr --version`) takes {}\n\n",
+        process_start_ms.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
     );
     out.push_str(
-        "| program | json KB | st KB | compile | write json (Value tree) | write json | speed-up | write st | write TL | read json | read st | read TL | process json | process st |\n",
+        "| program | json KB | st KB | st f32 KB | compile | write json (Value tree) | write json | speed-up | write st | write TL | read json | read st | read st f32 | read TL | process json | process st | process st f32 |\n",
     );
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         out.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1}x | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1}x | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",
             r.program,
             r.json_bytes as f64 / 1024.0,
             r.safetensors_bytes as f64 / 1024.0,
+            r.safetensors_f32_bytes as f64 / 1024.0,
             r.compile_ms,
             r.write_json_tree_ms,
             r.write_json_ms,
@@ -247,9 +265,11 @@ pub fn render(rows: &[FormatTimes], runs: usize) -> String {
             r.write_transformerlens_ms,
             r.read_json_ms,
             r.read_safetensors_ms,
+            r.read_safetensors_f32_ms,
             r.read_transformerlens_ms,
             opt(r.process_json_ms),
             opt(r.process_safetensors_ms),
+            opt(r.process_safetensors_f32_ms),
         ));
     }
     out.push_str(
@@ -282,15 +302,26 @@ pub fn render(rows: &[FormatTimes], runs: usize) -> String {
         ratios.sort_by(f64::total_cmp);
         ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN)
     };
+    // "2.31 ms (shuffle_dyck2), 24 of 26 <= 10" for one column and its target.
+    let against = |f: &dyn Fn(&FormatTimes) -> Option<f64>, target: f64| {
+        let measured = rows.iter().filter(|r| f(r).is_some()).count();
+        let met = rows
+            .iter()
+            .filter(|r| f(r).is_some_and(|x| x <= target))
+            .count();
+        format!("{}, {met} of {measured} <= {target}", worst(f))
+    };
     out.push_str(&format!(
-        "\nslowest: process json {} (target 10), process safetensors {} (target 5), read json {} \
-         (target 5), read safetensors {} (target 5)\nmedian ratios: json serialiser speed-up over the \
-         Value tree {:.1}x (in memory {:.1}x); read safetensors / read json {:.2}; write safetensors / \
-         write json {:.2}\n",
-        worst(&|r| r.process_json_ms),
-        worst(&|r| r.process_safetensors_ms),
-        worst(&|r| Some(r.read_json_ms)),
-        worst(&|r| Some(r.read_safetensors_ms)),
+        "\nslowest, and programs within the target (ms): process json {}; process safetensors {}; \
+         process safetensors f32 {}; read json {}; read safetensors {}; read safetensors f32 {}\n\
+         median ratios: json serialiser speed-up over the Value tree {:.1}x (in memory {:.1}x); read \
+         safetensors / read json {:.2}; write safetensors / write json {:.2}\n",
+        against(&|r| r.process_json_ms, 10.0),
+        against(&|r| r.process_safetensors_ms, 5.0),
+        against(&|r| r.process_safetensors_f32_ms, 5.0),
+        against(&|r| Some(r.read_json_ms), 5.0),
+        against(&|r| Some(r.read_safetensors_ms), 5.0),
+        against(&|r| Some(r.read_safetensors_f32_ms), 5.0),
         ratio(&|r| r.write_json_tree_ms / r.write_json_ms),
         ratio(&|r| r.json_tree_bytes_ms / r.json_bytes_ms),
         ratio(&|r| r.read_safetensors_ms / r.read_json_ms),

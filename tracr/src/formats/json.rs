@@ -1,17 +1,20 @@
 //! The model as JSON in the fixtures' `model` schema, written straight from the model's arrays.
 //!
 //! [`CompiledModel::to_json`] builds a `serde_json::Value` tree of every weight first; for a 1 MB
-//! model that tree is most of the time `tracr compile -o` takes. This writer streams the same
-//! document through serde instead, byte for byte what `serde_json::to_string(&model.to_json())`
-//! gives (`tests/model_json_writer_matches_value_tree.rs` checks every library program).
+//! model that tree is most of the time `tracr compile -o` takes. This writer writes the weights'
+//! numbers straight into the buffer and the rest through serde instead, byte for byte what
+//! `serde_json::to_string(&model.to_json())` gives (`tests/model_json_writer_matches_value_tree.rs`
+//! checks every library program). The reader scans the weights by hand the same way
+//! (`tests/model_json_fast_reader_matches_value_reader.rs`).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::craft::json::value_to_json;
 use crate::error::{Error, Result};
@@ -22,7 +25,7 @@ use crate::value::Value;
 pub fn to_json_bytes(model: &CompiledModel) -> Vec<u8> {
     // About 18 bytes per weight as text; reserving avoids most reallocations.
     let mut bytes = Vec::with_capacity(weight_count(model) * 18 + 64 * 1024);
-    serde_json::to_writer(&mut bytes, &ModelDocument(model)).expect("a model always serialises");
+    write_document(&mut bytes, model);
     bytes.push(b'\n');
     bytes
 }
@@ -49,96 +52,312 @@ pub fn from_json_bytes(bytes: &[u8]) -> Result<CompiledModel> {
     CompiledModel::from_json(&json)
 }
 
-/// One entry of `weights`: `{"w", "b"}` or `{"embeddings"}`.
-#[derive(Deserialize)]
-struct ParamDocument {
-    w: Option<Vec<Vec<f64>>>,
+/// One entry of `weights`: `{"b", "w"}` or `{"embeddings"}`, each matrix as (rows, cols, values).
+#[derive(Default)]
+struct ParsedParam {
+    w: Option<(usize, usize, Vec<f64>)>,
     b: Option<Vec<f64>>,
-    embeddings: Option<Vec<Vec<f64>>>,
+    embeddings: Option<(usize, usize, Vec<f64>)>,
 }
 
-/// The document split into its weights, typed, and everything else as JSON values.
-struct SplitDocument {
-    header: serde_json::Map<String, serde_json::Value>,
-    weights: HashMap<String, ParamDocument>,
+/// A scanner for the document as [`to_json_bytes`] writes it (any whitespace allowed): object keys
+/// without escapes, and in `weights` arrays of numbers; the other entries it hands to serde_json.
+/// Anything else (`None`) sends the reader to the `Value` path, so this only has to be right on
+/// what it accepts, not to explain what it does not.
+struct Scanner<'a> {
+    text: &'a [u8],
+    at: usize,
 }
 
-impl<'de> Deserialize<'de> for SplitDocument {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct SplitVisitor;
-        impl<'de> Visitor<'de> for SplitVisitor {
-            type Value = SplitDocument;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a compiled model object")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<SplitDocument, A::Error> {
-                let mut header = serde_json::Map::new();
-                let mut weights = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "weights" {
-                        weights = Some(map.next_value()?);
-                    } else {
-                        header.insert(key, map.next_value()?);
-                    }
+impl<'a> Scanner<'a> {
+    fn skip_whitespace(&mut self) {
+        while self
+            .text
+            .get(self.at)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.at += 1;
+        }
+    }
+
+    /// The next non-whitespace byte, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.text.get(self.at).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// A string without escapes (every key this format has).
+    fn key(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let length = self.text[start..].iter().position(|&b| b == b'"')?;
+        let raw = &self.text[start..start + length];
+        if raw.iter().any(|&b| b == b'\\' || b < 0x20) {
+            return None;
+        }
+        self.at = start + length + 1;
+        let key = std::str::from_utf8(raw).ok()?;
+        self.eat(b':')?;
+        Some(key)
+    }
+
+    /// Calls `entry` for each key of an object, with the scanner at its value.
+    fn object(&mut self, mut entry: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.key()?;
+            entry(self, key)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
                 }
-                let weights = weights.ok_or_else(|| serde::de::Error::missing_field("weights"))?;
-                Ok(SplitDocument { header, weights })
+                _ => return None,
             }
         }
-        deserializer.deserialize_map(SplitVisitor)
+    }
+
+    /// One JSON number, as serde_json reads it into an f64: integers (no `.` or exponent) through
+    /// u64/i64 when they fit, everything else correctly rounded (serde_json's `float_roundtrip`
+    /// and Rust's `parse` both round correctly, so they give the same bits).
+    fn number(&mut self) -> Option<f64> {
+        self.skip_whitespace();
+        let rest = &self.text[self.at..];
+        let length = rest.iter().position(|&b| !is_number_byte(b))?;
+        let token = &rest[..length];
+        let integer = json_number_shape(token)?;
+        let text = std::str::from_utf8(token).ok()?;
+        let value = if integer {
+            if token == b"-0" {
+                // serde_json's sign rule for a negative integer zero is not worth copying here.
+                return None;
+            }
+            match text.parse::<i64>() {
+                Ok(i) => i as f64,
+                Err(_) => match text.parse::<u64>() {
+                    Ok(u) => u as f64,
+                    Err(_) => text.parse::<f64>().ok()?,
+                },
+            }
+        } else {
+            text.parse::<f64>().ok()?
+        };
+        // serde_json refuses a number beyond f64's range (`1e400`); Rust's parse makes it infinite.
+        if !value.is_finite() {
+            return None;
+        }
+        self.at += length;
+        Some(value)
+    }
+
+    /// `[x, y, ...]` appended to `out`; the count of numbers.
+    fn numbers(&mut self, out: &mut Vec<f64>) -> Option<usize> {
+        self.eat(b'[')?;
+        if self.eat(b']').is_some() {
+            return Some(0);
+        }
+        let start = out.len();
+        loop {
+            // `0.0,` and `0.0]` as the writer leaves them: nearly every weight, so no whitespace
+            // skipping or number parsing for them.
+            match self.text.get(self.at..self.at + 4) {
+                Some(b"0.0,") => {
+                    out.push(0.0);
+                    self.at += 4;
+                    continue;
+                }
+                Some(b"0.0]") => {
+                    out.push(0.0);
+                    self.at += 4;
+                    return Some(out.len() - start);
+                }
+                _ => {}
+            }
+            out.push(self.number()?);
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    return Some(out.len() - start);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `[[...], ...]` with rows of one length: (rows, cols, values by row).
+    fn matrix(&mut self) -> Option<(usize, usize, Vec<f64>)> {
+        self.eat(b'[')?;
+        // Not reserved from a guess of the size: finding the matrix's end first cost more than the
+        // vector's growth does.
+        let mut values = Vec::new();
+        if self.eat(b']').is_some() {
+            return Some((0, 0, values));
+        }
+        let cols = self.numbers(&mut values)?;
+        let mut rows = 1;
+        loop {
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    return Some((rows, cols, values));
+                }
+                _ => return None,
+            }
+            if self.numbers(&mut values)? != cols {
+                return None;
+            }
+            rows += 1;
+        }
+    }
+
+    /// The whole `weights` object.
+    fn weights(&mut self) -> Option<HashMap<&'a str, ParsedParam>> {
+        let mut weights = HashMap::new();
+        self.object(|scanner, module| {
+            let mut param = ParsedParam::default();
+            scanner.object(|scanner, key| {
+                match key {
+                    "w" if param.w.is_none() => param.w = Some(scanner.matrix()?),
+                    "embeddings" if param.embeddings.is_none() => {
+                        param.embeddings = Some(scanner.matrix()?)
+                    }
+                    "b" if param.b.is_none() => {
+                        let mut b = Vec::new();
+                        scanner.numbers(&mut b)?;
+                        param.b = Some(b);
+                    }
+                    _ => return None,
+                }
+                Some(())
+            })?;
+            weights.insert(module, param).is_none().then_some(())
+        })?;
+        Some(weights)
+    }
+
+    /// The whole document: the weights scanned, every other entry read by serde_json into a
+    /// `Value` from where the scanner stands.
+    fn document(&mut self) -> Option<(serde_json::Value, HashMap<&'a str, ParsedParam>)> {
+        let mut header = serde_json::Map::new();
+        let mut weights = None;
+        self.object(|scanner, key| {
+            if key == "weights" {
+                weights = Some(scanner.weights()?);
+                return Some(());
+            }
+            scanner.skip_whitespace();
+            let mut values = serde_json::Deserializer::from_slice(&scanner.text[scanner.at..])
+                .into_iter::<serde_json::Value>();
+            let value = values.next()?.ok()?;
+            scanner.at += values.byte_offset();
+            // A repeated key is for the `Value` path to judge.
+            header
+                .insert(key.to_string(), value)
+                .is_none()
+                .then_some(())
+        })?;
+        // Nothing but whitespace may follow the document.
+        if self.peek().is_some() {
+            return None;
+        }
+        weights.map(|weights| (serde_json::Value::Object(header), weights))
     }
 }
 
-/// The typed `weights` as a [`WeightSource`].
-struct TypedWeights<'a>(&'a HashMap<String, ParamDocument>);
+/// Bytes that can be part of a JSON number.
+fn is_number_byte(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+}
 
-impl TypedWeights<'_> {
-    fn rows(&self, name: &str) -> Result<&[Vec<f64>]> {
+/// Whether `token` is a JSON number (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`), and if so
+/// whether it is an integer (no fraction, no exponent). Rust's `parse` accepts more (`+1`, `.5`,
+/// `1.`, `inf`), so the shape is checked first.
+fn json_number_shape(token: &[u8]) -> Option<bool> {
+    let mut i = usize::from(token.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while token.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let integer_start = i;
+    let integer_digits = digits(&mut i);
+    if integer_digits == 0 || (integer_digits > 1 && token[integer_start] == b'0') {
+        return None;
+    }
+    let mut integer = true;
+    if token.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return None;
+        }
+        integer = false;
+    }
+    if matches!(token.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(token.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return None;
+        }
+        integer = false;
+    }
+    (i == token.len()).then_some(integer)
+}
+
+/// The scanned `weights` as a [`WeightSource`]; each tensor is moved out when asked for (every
+/// one is asked for once).
+struct ScannedWeights<'a>(RefCell<HashMap<&'a str, ParsedParam>>);
+
+impl ScannedWeights<'_> {
+    fn take<T>(&self, name: &str, field: impl Fn(&mut ParsedParam) -> Option<T>) -> Result<T> {
         let (module, key) = name.rsplit_once('/').unwrap_or((name, ""));
-        let param = self
-            .0
-            .get(module)
+        let mut weights = self.0.borrow_mut();
+        let param = weights
+            .get_mut(module)
             .ok_or_else(|| Error::Json(format!("missing field `{module}`")))?;
-        match key {
-            "w" => param.w.as_deref(),
-            "embeddings" => param.embeddings.as_deref(),
-            _ => None,
-        }
-        .ok_or_else(|| Error::Json(format!("missing field `{key}`")))
+        field(param).ok_or_else(|| Error::Json(format!("missing field `{key}` of `{module}`")))
     }
 }
 
-impl WeightSource for TypedWeights<'_> {
+impl WeightSource for ScannedWeights<'_> {
     fn matrix(&self, name: &str) -> Result<Array2<f64>> {
-        let rows = self.rows(name)?;
-        let cols = rows.first().map_or(0, Vec::len);
-        if rows.iter().any(|r| r.len() != cols) {
-            return Err(Error::Json(format!("{name}: rows of different lengths")));
-        }
-        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-        Ok(Array2::from_shape_vec((rows.len(), cols), flat).expect("rows checked"))
+        let (rows, cols, values) = self.take(name, |param| match name.rsplit('/').next() {
+            Some("w") => param.w.take(),
+            Some("embeddings") => param.embeddings.take(),
+            _ => None,
+        })?;
+        Ok(Array2::from_shape_vec((rows, cols), values).expect("rows checked"))
     }
 
     fn vector(&self, name: &str) -> Result<Array1<f64>> {
-        let (module, _) = name.rsplit_once('/').unwrap_or((name, ""));
-        self.0
-            .get(module)
-            .and_then(|p| p.b.clone())
-            .map(Array1::from)
-            .ok_or_else(|| Error::Json(format!("missing field `{module}`")))
+        self.take(name, |param| param.b.take()).map(Array1::from)
     }
 }
 
-/// The fast path of [`from_json_bytes`] alone: its errors are terse (serde's), so callers that
-/// report to users fall back to the `Value` path on failure.
+/// The fast path of [`from_json_bytes`] alone: its errors are terse, so callers that report to
+/// users fall back to the `Value` path on failure.
+///
+/// The weights, nearly all of the bytes, are scanned by hand straight into flat vectors (`0.0`
+/// without any float parsing); serde_json reads every other entry.
 pub fn from_json_bytes_fast(bytes: &[u8]) -> Result<CompiledModel> {
-    let document: SplitDocument =
-        serde_json::from_slice(bytes).map_err(|e| Error::Json(e.to_string()))?;
-    let header = serde_json::Value::Object(document.header);
-    CompiledModel::from_header(&header, &TypedWeights(&document.weights))
+    let mut scanner = Scanner { text: bytes, at: 0 };
+    let (header, weights) = scanner
+        .document()
+        .ok_or_else(|| Error::Json("not in the layout `tracr compile` writes".into()))?;
+    CompiledModel::from_header(&header, &ScannedWeights(RefCell::new(weights)))
 }
 
 /// Every weight's count, to size buffers.
@@ -160,40 +379,63 @@ pub(crate) fn weight_count(model: &CompiledModel) -> usize {
             .sum::<usize>()
 }
 
-/// The whole document; keys in the order `CompiledModel::to_json` inserts them.
-struct ModelDocument<'a>(&'a CompiledModel);
-
-impl Serialize for ModelDocument<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let model = self.0;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("config", &model.config)?;
-        map.serialize_entry("residual_labels", &model.residual_labels)?;
-        map.serialize_entry("tokens_labels", &model.tokens_labels)?;
-        map.serialize_entry("indices_labels", &model.indices_labels)?;
-        map.serialize_entry("output_labels", &model.output_labels)?;
-        map.serialize_entry("output_residual_indices", &model.output_residual_indices)?;
-        map.serialize_entry("categorical_output", &model.categorical_output)?;
-        map.serialize_entry("input_encoding", &InputEncodingDocument(model))?;
-        map.serialize_entry(
-            "output_encoding",
-            &OutputEncodingDocument(&model.output_encoding),
-        )?;
-        map.serialize_entry("layers", &model.layers)?;
-        map.serialize_entry("weights_layout", WEIGHTS_LAYOUT)?;
-        map.serialize_entry("weights", &WeightsDocument(model))?;
-        // Rotated, compressed or perturbed models only, after the weights as in `to_json`.
-        if let Some(residual_map) = model.residual_map_json() {
-            map.serialize_entry("residual_map", &residual_map)?;
-        }
-        if let Some(perturbation) = model.perturbation_json() {
-            map.serialize_entry("perturbation", &perturbation)?;
-        }
-        if let Some(fixes) = model.tracr_fixes_json() {
-            map.serialize_entry("tracr_fixes", &fixes)?;
-        }
-        map.end()
+/// Writes the whole document; keys in the order `CompiledModel::to_json` inserts them.
+///
+/// The top-level object is written by hand, entry by entry, exactly as serde_json's compact
+/// serialiser writes a map (`{"key":value,...}`), so that the weights can skip serde: writing their
+/// numbers one by one is most of the document, and nearly all of them are `0.0`.
+fn write_document(out: &mut Vec<u8>, model: &CompiledModel) {
+    let mut first = true;
+    // `{"key":` for the first entry, `,"key":` after it; the caller writes the value.
+    let mut key = |out: &mut Vec<u8>, key: &str| {
+        out.push(if first { b'{' } else { b',' });
+        first = false;
+        write_serde(out, key);
+        out.push(b':');
+    };
+    key(out, "config");
+    write_serde(out, &model.config);
+    key(out, "residual_labels");
+    write_serde(out, &model.residual_labels);
+    key(out, "tokens_labels");
+    write_serde(out, &model.tokens_labels);
+    key(out, "indices_labels");
+    write_serde(out, &model.indices_labels);
+    key(out, "output_labels");
+    write_serde(out, &model.output_labels);
+    key(out, "output_residual_indices");
+    write_serde(out, &model.output_residual_indices);
+    key(out, "categorical_output");
+    write_serde(out, &model.categorical_output);
+    key(out, "input_encoding");
+    write_serde(out, &InputEncodingDocument(model));
+    key(out, "output_encoding");
+    write_serde(out, &OutputEncodingDocument(&model.output_encoding));
+    key(out, "layers");
+    write_serde(out, &model.layers);
+    key(out, "weights_layout");
+    write_serde(out, WEIGHTS_LAYOUT);
+    key(out, "weights");
+    write_weights(out, model);
+    // Rotated, compressed or perturbed models only, after the weights as in `to_json`.
+    if let Some(residual_map) = model.residual_map_json() {
+        key(out, "residual_map");
+        write_serde(out, &residual_map);
     }
+    if let Some(perturbation) = model.perturbation_json() {
+        key(out, "perturbation");
+        write_serde(out, &perturbation);
+    }
+    if let Some(fixes) = model.tracr_fixes_json() {
+        key(out, "tracr_fixes");
+        write_serde(out, &fixes);
+    }
+    out.push(b'}');
+}
+
+/// One serde value, compact, as serde_json writes it inside a document.
+fn write_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(&mut *out, value).expect("model fields always serialise");
 }
 
 /// `[[value, index], ...]`.
@@ -243,85 +485,71 @@ impl Serialize for OutputEncodingDocument<'_> {
     }
 }
 
+/// One number as serde_json writes an f64: `0.0` (most weights) directly, `null` for a
+/// non-finite value, and anything else through serde_json's own float formatter, so that every
+/// byte is what `serde_json::to_string` gives.
+fn write_f64(out: &mut Vec<u8>, x: f64) {
+    if x.to_bits() == 0 {
+        out.extend_from_slice(b"0.0");
+    } else if x.is_finite() {
+        CompactFormatter
+            .write_f64(out, x)
+            .expect("writing to a Vec cannot fail");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// A bias vector (or one row) as `[x,y,...]`.
+fn write_row<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = &'a f64>) {
+    out.push(b'[');
+    for (j, &x) in values.into_iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        write_f64(out, x);
+    }
+    out.push(b']');
+}
+
 /// A matrix as a list of rows.
-struct Rows<'a>(&'a Array2<f64>);
-
-impl Serialize for Rows<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.nrows()))?;
-        for row in self.0.rows() {
-            seq.serialize_element(&Row(row.iter()))?;
+fn write_rows(out: &mut Vec<u8>, matrix: &Array2<f64>) {
+    out.push(b'[');
+    for (i, row) in matrix.rows().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        seq.end()
+        write_row(out, row.iter());
     }
+    out.push(b']');
 }
 
-/// One row (or a bias vector) as a list of numbers.
-struct Row<I>(I);
-
-impl<'a, I: Iterator<Item = &'a f64> + Clone> Serialize for Row<I> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.clone())
-    }
-}
-
-/// `{"b": bias, "w": weights}`.
-struct Param<'a>(&'a Array2<f64>, &'a Array1<f64>);
-
-impl Serialize for Param<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("b", &Row(self.1.iter()))?;
-        map.serialize_entry("w", &Rows(self.0))?;
-        map.end()
-    }
-}
-
-/// `{"embeddings": matrix}`.
-struct Embeddings<'a>(&'a Array2<f64>);
-
-impl Serialize for Embeddings<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry("embeddings", &Rows(self.0))?;
-        map.end()
-    }
-}
-
-/// The weights under haiku's names, in `to_json`'s insertion order.
-struct WeightsDocument<'a>(&'a CompiledModel);
-
-impl Serialize for WeightsDocument<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let model = self.0;
-        let mut map = serializer.serialize_map(Some(2 + 6 * model.weights.len()))?;
-        map.serialize_entry("pos_embed", &Embeddings(&model.pos_embed))?;
-        map.serialize_entry("token_embed", &Embeddings(&model.token_embed))?;
-        for (i, layer) in model.weights.iter().enumerate() {
-            let (a, m) = (&layer.attn, &layer.mlp);
-            let prefix = format!("transformer/layer_{i}");
-            map.serialize_entry(&format!("{prefix}/attn/key"), &Param(&a.key, &a.key_bias))?;
-            map.serialize_entry(
-                &format!("{prefix}/attn/linear"),
-                &Param(&a.output, &a.output_bias),
-            )?;
-            map.serialize_entry(
-                &format!("{prefix}/attn/query"),
-                &Param(&a.query, &a.query_bias),
-            )?;
-            map.serialize_entry(
-                &format!("{prefix}/attn/value"),
-                &Param(&a.value, &a.value_bias),
-            )?;
-            map.serialize_entry(
-                &format!("{prefix}/mlp/linear_1"),
-                &Param(&m.hidden, &m.hidden_bias),
-            )?;
-            map.serialize_entry(
-                &format!("{prefix}/mlp/linear_2"),
-                &Param(&m.output, &m.output_bias),
-            )?;
+/// The weights under haiku's names, in `to_json`'s insertion order: `{"embeddings": matrix}` for
+/// the embeddings, `{"b": bias, "w": weights}` for every other module.
+fn write_weights(out: &mut Vec<u8>, model: &CompiledModel) {
+    out.extend_from_slice(b"{\"pos_embed\":{\"embeddings\":");
+    write_rows(out, &model.pos_embed);
+    out.extend_from_slice(b"},\"token_embed\":{\"embeddings\":");
+    write_rows(out, &model.token_embed);
+    out.push(b'}');
+    for (i, layer) in model.weights.iter().enumerate() {
+        let (a, m) = (&layer.attn, &layer.mlp);
+        for (module, w, b) in [
+            ("attn/key", &a.key, &a.key_bias),
+            ("attn/linear", &a.output, &a.output_bias),
+            ("attn/query", &a.query, &a.query_bias),
+            ("attn/value", &a.value, &a.value_bias),
+            ("mlp/linear_1", &m.hidden, &m.hidden_bias),
+            ("mlp/linear_2", &m.output, &m.output_bias),
+        ] {
+            out.push(b',');
+            write_serde(out, &format!("transformer/layer_{i}/{module}"));
+            out.extend_from_slice(b":{\"b\":");
+            write_row(out, b.iter());
+            out.extend_from_slice(b",\"w\":");
+            write_rows(out, w);
+            out.push(b'}');
         }
-        map.end()
     }
+    out.push(b'}');
 }

@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::model::CompiledModel;
 
 pub use self::json::{to_json_bytes, write_json};
-pub use self::safetensors::{read_safetensors, to_safetensors_bytes, write_safetensors};
+pub use self::safetensors::{
+    read_safetensors, to_safetensors_bytes, write_safetensors, write_safetensors_as, TensorDtype,
+};
 pub use self::transformerlens::{read_transformerlens, write_transformerlens};
 
 /// A model file format.
@@ -90,6 +92,38 @@ pub fn check_output(path: &Path, format: ModelFormat) -> Result<()> {
         ModelFormat::TransformerLens => {
             crate::io::check_directory_writable(path, &transformerlens::FILES)
         }
+    }
+}
+
+/// Checks, before compiling, that `--dtype` goes with the format: only safetensors files have a
+/// choice (JSON writes decimal f64, TransformerLens float32).
+pub fn check_dtype(format: ModelFormat, dtype: Option<TensorDtype>) -> Result<()> {
+    match (format, dtype) {
+        (ModelFormat::Safetensors, _) | (_, None) => Ok(()),
+        (other, Some(_)) => Err(Error::Message(format!(
+            "--dtype applies to --format safetensors only; {} files have one float type ({}): \
+             drop --dtype or write a .safetensors file",
+            other.name(),
+            match other {
+                ModelFormat::TransformerLens => "float32, as TransformerLens computes",
+                _ => "the exact f64 values as decimals",
+            }
+        ))),
+    }
+}
+
+/// Writes the model to `path` in `format`, with safetensors tensors of `dtype` (float64 if none),
+/// atomically; [`check_dtype`] says which formats take a dtype.
+pub fn write_model_as(
+    model: &CompiledModel,
+    path: &Path,
+    format: ModelFormat,
+    dtype: Option<TensorDtype>,
+) -> Result<()> {
+    check_dtype(format, dtype)?;
+    match format {
+        ModelFormat::Safetensors => write_safetensors_as(model, path, dtype.unwrap_or_default()),
+        other => write_model(model, path, other),
     }
 }
 

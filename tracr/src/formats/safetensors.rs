@@ -3,15 +3,18 @@
 //! the model needs (config, residual labels, layers, input and output encodings) as the JSON
 //! document less its weights, in the file's `__metadata__` under `tracr_model`.
 //!
-//! float64 because the compiled weights are f64 in memory (numerical MLPs hold slopes such as
-//! `mlp_exactness / step` that float32 rounds): JSON -> safetensors -> JSON is then the identity,
-//! bit for bit. The TransformerLens export is float32, as TransformerLens computes.
+//! float64 by default because the compiled weights are f64 in memory (numerical MLPs hold slopes
+//! such as `mlp_exactness / step` that float32 rounds): JSON -> safetensors -> JSON is then the
+//! identity, bit for bit. [`TensorDtype::F32`] (`tracr compile --dtype f32`) writes half the bytes,
+//! every weight rounded to float32, for users who compute in float32 anyway; a reader takes either
+//! (one dtype per file). The TransformerLens export is float32, as TransformerLens computes.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView, View};
 
 use crate::error::{Error, Result};
 use crate::model::{tensor_names, CompiledModel, WeightSource};
@@ -23,14 +26,130 @@ pub const METADATA_FORMAT_KEY: &str = "format";
 /// The value of [`METADATA_FORMAT_KEY`] in files this module writes.
 pub const FORMAT_NAME: &str = "tracr-compiled-model/1";
 
+/// The float type of a safetensors model file's tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TensorDtype {
+    /// float64: exactly the compiled weights (the default).
+    #[default]
+    F64,
+    /// float32: every weight rounded to the nearest float32; half the bytes.
+    F32,
+}
+
+impl TensorDtype {
+    /// The safetensors dtype.
+    fn dtype(self) -> Dtype {
+        match self {
+            TensorDtype::F64 => Dtype::F64,
+            TensorDtype::F32 => Dtype::F32,
+        }
+    }
+
+    /// Bytes per value.
+    fn size(self) -> usize {
+        match self {
+            TensorDtype::F64 => 8,
+            TensorDtype::F32 => 4,
+        }
+    }
+}
+
+/// One of our tensors as the `safetensors` crate takes it: turned into bytes only when the crate
+/// copies it into the file's buffer, so that one tensor's bytes exist at a time, not a second copy
+/// of the whole file (for shuffle_dyck2 that was 2 MB of fresh memory to fault in).
+struct LazyTensor<'a> {
+    dtype: TensorDtype,
+    shape: Vec<usize>,
+    values: Cow<'a, [f64]>,
+}
+
+impl<'a> LazyTensor<'a> {
+    /// The tensor `name`; an error names it if a value does not fit `dtype` (float32 overflows
+    /// beyond about 3.4e38).
+    fn new(
+        name: &str,
+        dtype: TensorDtype,
+        shape: &[usize],
+        values: Cow<'a, [f64]>,
+    ) -> Result<LazyTensor<'a>> {
+        if dtype == TensorDtype::F32 {
+            if let Some(x) = values
+                .iter()
+                .find(|x| x.is_finite() && !(**x as f32).is_finite())
+            {
+                return Err(Error::Tensor {
+                    name: name.to_string(),
+                    reason: format!("holds {x}, beyond float32's range; write it with --dtype f64"),
+                });
+            }
+        }
+        Ok(LazyTensor {
+            dtype,
+            shape: shape.to_vec(),
+            values,
+        })
+    }
+}
+
+impl View for LazyTensor<'_> {
+    fn dtype(&self) -> Dtype {
+        self.dtype.dtype()
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(match self.dtype {
+            TensorDtype::F64 => f64_bytes(self.values.iter()),
+            TensorDtype::F32 => f32_bytes(self.values.iter().copied()),
+        })
+    }
+
+    fn data_len(&self) -> usize {
+        self.values.len() * self.dtype.size()
+    }
+}
+
+/// An array's values in row-major order, borrowed when it is laid out so (as compiled ones are).
+fn row_major<D: ndarray::Dimension>(array: &ndarray::Array<f64, D>) -> Cow<'_, [f64]> {
+    match array.as_slice() {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(array.iter().copied().collect()),
+    }
+}
+
 /// The model as safetensors bytes (float64 tensors, the rest in the metadata).
 pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let mut push2 = |name: String, array: &Array2<f64>| {
-        tensors.push((name, array.shape().to_vec(), f64_bytes(array.iter())));
-    };
-    push2("token_embed/embeddings".into(), &model.token_embed);
-    push2("pos_embed/embeddings".into(), &model.pos_embed);
+    to_safetensors_bytes_as(model, TensorDtype::F64)
+}
+
+/// The model as safetensors bytes with tensors of `dtype`, the rest in the metadata.
+pub fn to_safetensors_bytes_as(model: &CompiledModel, dtype: TensorDtype) -> Result<Vec<u8>> {
+    fn push<'a, D: ndarray::Dimension>(
+        tensors: &mut Vec<(String, LazyTensor<'a>)>,
+        name: String,
+        dtype: TensorDtype,
+        array: &'a ndarray::Array<f64, D>,
+    ) -> Result<()> {
+        let tensor = LazyTensor::new(&name, dtype, array.shape(), row_major(array))?;
+        tensors.push((name, tensor));
+        Ok(())
+    }
+    let mut tensors = Vec::new();
+    push(
+        &mut tensors,
+        "token_embed/embeddings".into(),
+        dtype,
+        &model.token_embed,
+    )?;
+    push(
+        &mut tensors,
+        "pos_embed/embeddings".into(),
+        dtype,
+        &model.pos_embed,
+    )?;
     let mut vectors: Vec<(String, &Array1<f64>)> = Vec::new();
     for (i, layer) in model.weights.iter().enumerate() {
         let (a, m) = (&layer.attn, &layer.mlp);
@@ -43,12 +162,12 @@ pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
             ("mlp/linear_1", &m.hidden, &m.hidden_bias),
             ("mlp/linear_2", &m.output, &m.output_bias),
         ] {
-            push2(format!("{p}/{module}/w"), w);
+            push(&mut tensors, format!("{p}/{module}/w"), dtype, w)?;
             vectors.push((format!("{p}/{module}/b"), b));
         }
     }
     for (name, vector) in vectors {
-        tensors.push((name, vec![vector.len()], f64_bytes(vector.iter())));
+        push(&mut tensors, name, dtype, vector)?;
     }
     let metadata = HashMap::from([
         (METADATA_FORMAT_KEY.to_string(), FORMAT_NAME.to_string()),
@@ -57,12 +176,17 @@ pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
             model.header_json().to_string(),
         ),
     ]);
-    serialize(&tensors, Dtype::F64, metadata)
+    safetensors::serialize(tensors, Some(metadata)).map_err(|e| Error::Safetensors(e.to_string()))
 }
 
-/// Writes the model as safetensors to `path` atomically (`-` is standard output).
+/// Writes the model as safetensors (float64) to `path` atomically (`-` is standard output).
 pub fn write_safetensors(model: &CompiledModel, path: &Path) -> Result<()> {
-    crate::io::write_atomically(path, &to_safetensors_bytes(model)?)
+    write_safetensors_as(model, path, TensorDtype::F64)
+}
+
+/// Writes the model as safetensors with tensors of `dtype` to `path` atomically.
+pub fn write_safetensors_as(model: &CompiledModel, path: &Path, dtype: TensorDtype) -> Result<()> {
+    crate::io::write_atomically(path, &to_safetensors_bytes_as(model, dtype)?)
 }
 
 /// Reads a model from safetensors bytes written by [`to_safetensors_bytes`].
@@ -85,7 +209,24 @@ pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<CompiledModel> {
         }
     }
     let header = file.header_json()?;
-    let model = CompiledModel::from_header(&header, &F64Weights(&file))?;
+    // The file's dtype is its token embedding's; every other tensor must share it.
+    let first = "token_embed/embeddings";
+    let dtype = match file.tensors.tensor(first).map(|view| view.dtype()) {
+        Ok(dtype @ (Dtype::F64 | Dtype::F32)) => dtype,
+        Ok(other) => {
+            return Err(Error::Tensor {
+                name: first.to_string(),
+                reason: format!("dtype is {other:?}; expected F64 or F32"),
+            })
+        }
+        Err(_) => {
+            return Err(Error::Tensor {
+                name: first.to_string(),
+                reason: "missing from the file".into(),
+            })
+        }
+    };
+    let model = CompiledModel::from_header(&header, &FileWeights(&file, dtype))?;
     file.check_names(&tensor_names(model.config.num_layers))?;
     Ok(model)
 }
@@ -266,15 +407,15 @@ impl<'a> TensorFile<'a> {
     }
 }
 
-/// Our own format's tensors: float64 only, exactly as written.
-struct F64Weights<'f, 'a>(&'f TensorFile<'a>);
+/// Our own format's tensors, all of the file's one dtype, exactly as written (float32 widened).
+struct FileWeights<'f, 'a>(&'f TensorFile<'a>, Dtype);
 
-impl WeightSource for F64Weights<'_, '_> {
+impl WeightSource for FileWeights<'_, '_> {
     fn matrix(&self, name: &str) -> Result<Array2<f64>> {
-        self.0.matrix(name, &[Dtype::F64])
+        self.0.matrix(name, &[self.1])
     }
 
     fn vector(&self, name: &str) -> Result<Array1<f64>> {
-        self.0.vector(name, &[Dtype::F64])
+        self.0.vector(name, &[self.1])
     }
 }
