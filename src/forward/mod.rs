@@ -548,7 +548,5 @@ fn shape_error(what: &str, expected: &[usize], got: &[usize]) -> Error {
 /// Residual dimensions each writer can make non-zero (writer order) and each reader reads (reader order),
 /// from the weights alone: the support the masked forward restricts itself to.
 pub fn residual_supports(model: &Transformer) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
-    let graph = EdgeGraph::for_model(model);
-    let plan = Plan::new(model, &graph);
-    (plan.writer_dims, plan.reader_dims)
+    Plan::supports(model, &EdgeGraph::for_model(model))
 }

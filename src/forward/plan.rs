@@ -64,40 +64,8 @@ pub(crate) struct Plan {
 impl Plan {
     /// Finds the supports and restricts every weight to them.
     pub fn new(model: &Transformer, graph: &EdgeGraph) -> Plan {
-        let d = model.d_model();
-        let all_dims: Vec<usize> = (0..d).collect();
-
-        let writer_dims: Vec<Vec<usize>> = graph
-            .writers()
-            .iter()
-            .map(|writer| match *writer {
-                Writer::TokenEmbedding => nonzero_columns(model.token_embedding.view(), None),
-                Writer::PositionEmbedding => nonzero_columns(model.position_embedding.view(), None),
-                Writer::Head { layer, head } => {
-                    let h = &model.layers[layer].heads[head];
-                    nonzero_columns(h.w_output.view(), Some(h.b_output.view()))
-                }
-                Writer::Mlp { layer } => {
-                    let m = &model.layers[layer].mlp;
-                    nonzero_columns(m.w_out.view(), Some(m.b_out.view()))
-                }
-            })
-            .collect();
-
-        let output_matrix = model.readout.output_matrix(d);
-        let reader_dims: Vec<Vec<usize>> = graph
-            .readers()
-            .iter()
-            .map(|reader| {
-                let (norm, weight) = reader_projection(model, *reader, &output_matrix);
-                if norm.is_some() {
-                    // LayerNorm mixes every dimension of its input.
-                    all_dims.clone()
-                } else {
-                    nonzero_rows(weight)
-                }
-            })
-            .collect();
+        let (writer_dims, reader_dims) = Plan::supports(model, graph);
+        let output_matrix = model.readout.output_matrix(model.d_model());
 
         let edge_pairs = graph
             .edges()
@@ -184,6 +152,46 @@ impl Plan {
             mlps,
             output,
         }
+    }
+}
+
+impl Plan {
+    /// The residual dimensions each writer can write and each reader reads (the plan's supports,
+    /// without restricting any weight).
+    pub fn supports(model: &Transformer, graph: &EdgeGraph) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+        let d = model.d_model();
+        let all_dims: Vec<usize> = (0..d).collect();
+        let writer_dims: Vec<Vec<usize>> = graph
+            .writers()
+            .iter()
+            .map(|writer| match *writer {
+                Writer::TokenEmbedding => nonzero_columns(model.token_embedding.view(), None),
+                Writer::PositionEmbedding => nonzero_columns(model.position_embedding.view(), None),
+                Writer::Head { layer, head } => {
+                    let h = &model.layers[layer].heads[head];
+                    nonzero_columns(h.w_output.view(), Some(h.b_output.view()))
+                }
+                Writer::Mlp { layer } => {
+                    let m = &model.layers[layer].mlp;
+                    nonzero_columns(m.w_out.view(), Some(m.b_out.view()))
+                }
+            })
+            .collect();
+        let output_matrix = model.readout.output_matrix(d);
+        let reader_dims: Vec<Vec<usize>> = graph
+            .readers()
+            .iter()
+            .map(|reader| {
+                let (norm, weight) = reader_projection(model, *reader, &output_matrix);
+                if norm.is_some() {
+                    // LayerNorm mixes every dimension of its input.
+                    all_dims.clone()
+                } else {
+                    nonzero_rows(weight)
+                }
+            })
+            .collect();
+        (writer_dims, reader_dims)
     }
 }
 
