@@ -10,6 +10,7 @@
 //! after all layers, every writer into `resid_post`.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
@@ -99,11 +100,12 @@ pub struct EdgeGraph {
     edges: Vec<Edge>,
     writer_names: Vec<String>,
     reader_names: Vec<String>,
-    edge_names: Vec<String>,
+    /// Built on first use: most graphs are made to index masks and never name an edge.
+    edge_names: OnceLock<Vec<String>>,
     edges_into: Vec<Vec<usize>>,
     edges_from: Vec<Vec<usize>>,
-    edge_by_pair: HashMap<(usize, usize), usize>,
-    edge_by_name: HashMap<String, usize>,
+    edge_by_pair: OnceLock<HashMap<(usize, usize), usize>>,
+    edge_by_name: OnceLock<HashMap<String, usize>>,
     writer_by_name: HashMap<String, usize>,
     reader_by_name: HashMap<String, usize>,
 }
@@ -158,10 +160,6 @@ impl EdgeGraph {
 
         let writer_names: Vec<String> = writers.iter().map(|w| writer_name(*w)).collect();
         let reader_names: Vec<String> = readers.iter().map(|r| reader_name(*r)).collect();
-        let edge_names: Vec<String> = edges
-            .iter()
-            .map(|e| format!("{}->{}", writer_names[e.writer], reader_names[e.reader]))
-            .collect();
         let mut edges_into = vec![Vec::new(); readers.len()];
         let mut edges_from = vec![Vec::new(); writers.len()];
         for (i, e) in edges.iter().enumerate() {
@@ -171,12 +169,8 @@ impl EdgeGraph {
         EdgeGraph {
             num_layers,
             num_heads,
-            edge_by_pair: edges
-                .iter()
-                .enumerate()
-                .map(|(i, e)| ((e.writer, e.reader), i))
-                .collect(),
-            edge_by_name: index_names(&edge_names),
+            edge_by_pair: OnceLock::new(),
+            edge_by_name: OnceLock::new(),
             writer_by_name: index_names(&writer_names),
             reader_by_name: index_names(&reader_names),
             writers,
@@ -184,7 +178,7 @@ impl EdgeGraph {
             edges,
             writer_names,
             reader_names,
-            edge_names,
+            edge_names: OnceLock::new(),
             edges_into,
             edges_from,
         }
@@ -261,7 +255,17 @@ impl EdgeGraph {
 
     /// Edge names `writer->reader` in canonical order.
     pub fn edge_names(&self) -> &[String] {
-        &self.edge_names
+        self.edge_names.get_or_init(|| {
+            self.edges
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}->{}",
+                        self.writer_names[e.writer], self.reader_names[e.reader]
+                    )
+                })
+                .collect()
+        })
     }
 
     /// Index of writer `a{layer}.h{head}`: `2 + layer (H + 1) + head`.
@@ -302,12 +306,22 @@ impl EdgeGraph {
 
     /// The edge from `writer` to `reader`, if the graph has one.
     pub fn edge_index(&self, writer: usize, reader: usize) -> Option<usize> {
-        self.edge_by_pair.get(&(writer, reader)).copied()
+        let by_pair = self.edge_by_pair.get_or_init(|| {
+            self.edges
+                .iter()
+                .enumerate()
+                .map(|(i, e)| ((e.writer, e.reader), i))
+                .collect()
+        });
+        by_pair.get(&(writer, reader)).copied()
     }
 
     /// The edge called `writer->reader`.
     pub fn edge_by_name(&self, name: &str) -> Result<usize> {
-        lookup(&self.edge_by_name, name, "edge", &self.edge_names)
+        let by_name = self
+            .edge_by_name
+            .get_or_init(|| index_names(self.edge_names()));
+        lookup(by_name, name, "edge", self.edge_names())
     }
 
     /// The writer called `name`.

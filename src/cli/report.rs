@@ -51,6 +51,12 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         files.push((svg.as_path(), report.truth_svg.as_bytes()));
     }
     crate::atomic::write_all(&files)?;
+    if std::env::var_os("EDGEPRUNE_REPORT_TIMING").is_some() {
+        for (stage, seconds) in &report.stages {
+            eprintln!("{stage:>18}: {:8.1} ms", seconds * 1e3);
+        }
+        eprintln!("{:>18}: {:8}", "certify forwards", report.forwards);
+    }
     super::emit(&format!(
         "Wrote {} ({} KB; truth certified on {} sequences of length {:?}).",
         args.output.display(),

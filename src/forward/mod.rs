@@ -23,7 +23,7 @@ use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut3, Axis};
 
 use crate::ablation::Ablation;
 use crate::error::{Error, Result};
-use crate::graph::EdgeGraph;
+use crate::graph::{EdgeGraph, HeadInput};
 use crate::model::{OutputKind, Transformer};
 use crate::objective::positions::{weighted_kl, TargetPositions};
 use crate::objective::Metric;
@@ -50,6 +50,11 @@ pub struct MaskedForward {
     grad_output: Array3<f64>,
     /// When set, the KL counts only these positions (Edge Pruning's GPT-2 tasks); else every position after BOS.
     target_positions: Option<TargetPositions>,
+    /// Whether `forward` may keep the workspace states of components whose inputs did not change.
+    reuse: bool,
+    /// The batch and the per-edge coefficients `z ζ` the workspace's component states were computed
+    /// with (`None`: they are stale or were never computed).
+    computed_with: Option<(Vec<usize>, Vec<f64>)>,
 }
 
 impl MaskedForward {
@@ -143,7 +148,19 @@ impl MaskedForward {
             reference_rows: Array3::zeros((0, 0, 0)),
             grad_output: Array3::zeros((0, 0, 0)),
             target_positions: None,
+            reuse: false,
+            computed_with: None,
         })
+    }
+
+    /// Lets [`MaskedForward::forward`] skip every component whose inputs are unchanged since the last
+    /// forward on the same batch (same coefficient `z ζ` on each of its input edges, and no input writer
+    /// recomputed): its workspace state is then exactly what recomputing it would give, so outputs are
+    /// bit for bit those of a full forward. Pays off when successive masks differ in a few edges (the
+    /// ground-truth certification); training changes every mask each step and leaves this off.
+    pub fn set_reuse_unchanged_components(&mut self, reuse: bool) {
+        self.reuse = reuse;
+        self.computed_with = None;
     }
 
     /// Makes the KL count only each example's target positions (see [`TargetPositions`]); `None` restores
@@ -229,17 +246,56 @@ impl MaskedForward {
         edge_mask: &[f64],
         node_mask: &[f64],
     ) -> Result<ArrayView3<'_, f64>> {
+        let previous = self.computed_with.take();
         self.prepare(batch, edge_mask, node_mask)?;
         let (core, ws) = (&mut self.core, &mut self.workspace);
+        let coefficients: Vec<f64> = core
+            .graph
+            .edges()
+            .iter()
+            .enumerate()
+            .map(|(e, edge)| core.edge_mask[e] * core.node_mask[edge.writer])
+            .collect();
+        // Writers recomputed in this forward; `None`: every component runs.
+        let mut recomputed = match previous {
+            Some((last_batch, last)) if self.reuse && last_batch == batch => {
+                Some((vec![false; core.graph.num_writers()], last))
+            }
+            _ => None,
+        };
+        // A component must run when one of its input edges changed coefficient or reads a writer that ran.
+        let mut must_run = |core: &Core, readers: &[usize], writer: usize| -> bool {
+            let Some((ran, last)) = recomputed.as_mut() else {
+                return true;
+            };
+            let run = readers.iter().any(|&r| {
+                core.graph.edges_into(r).iter().any(|&e| {
+                    coefficients[e] != last[e]
+                        || (coefficients[e] != 0.0 && ran[core.graph.edges()[e].writer])
+                })
+            });
+            ran[writer] = run;
+            run
+        };
         let shape = core.attention_shape(batch.len());
         for layer in 0..core.graph.num_layers() {
             for head in 0..core.graph.num_heads() {
-                core.head_forward(ws, layer, head, shape);
+                let readers =
+                    HeadInput::ALL.map(|input| core.graph.head_reader(layer, head, input));
+                if must_run(core, &readers, core.graph.head_writer(layer, head)) {
+                    core.head_forward(ws, layer, head, shape);
+                }
             }
-            core.mlp_forward(ws, layer);
+            let reader = core.graph.mlp_reader(layer);
+            if must_run(core, &[reader], core.graph.mlp_writer(layer)) {
+                core.mlp_forward(ws, layer);
+            }
         }
         core.output_forward(ws);
-        Ok(ws.output.view())
+        if self.reuse {
+            self.computed_with = Some((batch.to_vec(), coefficients));
+        }
+        Ok(self.workspace.output.view())
     }
 
     /// The output with every edge ablated on the examples `batch`, `[B, S, outputs]`: `resid_post` reads
@@ -247,6 +303,8 @@ impl MaskedForward {
     pub fn ablated_output(&mut self, batch: &[usize]) -> Result<ArrayView3<'_, f64>> {
         let edges = vec![0.0; self.core.graph.num_edges()];
         let nodes = vec![1.0; self.core.graph.num_writers()];
+        // Components do not run: their workspace states no longer match the masks.
+        self.computed_with = None;
         self.prepare(batch, &edges, &nodes)?;
         self.last_batch = 0;
         let (core, ws) = (&self.core, &mut self.workspace);
@@ -490,7 +548,5 @@ fn shape_error(what: &str, expected: &[usize], got: &[usize]) -> Error {
 /// Residual dimensions each writer can make non-zero (writer order) and each reader reads (reader order),
 /// from the weights alone: the support the masked forward restricts itself to.
 pub fn residual_supports(model: &Transformer) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
-    let graph = EdgeGraph::for_model(model);
-    let plan = Plan::new(model, &graph);
-    (plan.writer_dims, plan.reader_dims)
+    Plan::supports(model, &EdgeGraph::for_model(model))
 }

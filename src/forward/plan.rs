@@ -64,9 +64,103 @@ pub(crate) struct Plan {
 impl Plan {
     /// Finds the supports and restricts every weight to them.
     pub fn new(model: &Transformer, graph: &EdgeGraph) -> Plan {
+        let (writer_dims, reader_dims) = Plan::supports(model, graph);
+        let output_matrix = model.readout.output_matrix(model.d_model());
+
+        let edge_pairs = graph
+            .edges()
+            .iter()
+            .map(|edge| shared_positions(&reader_dims[edge.reader], &writer_dims[edge.writer]))
+            .collect();
+
+        // A reader's projection on its read dimensions, keeping only the output columns `width`
+        // (`None`: all of them).
+        let restrict = |reader: usize, bias: ArrayView1<f64>, width: Option<&[usize]>| {
+            let (norm, weight) = reader_projection(model, graph.readers()[reader], &output_matrix);
+            let weight = weight.select(Axis(0), &reader_dims[reader]);
+            match width {
+                Some(columns) => ReaderWeights {
+                    norm: norm.cloned(),
+                    weight: weight.select(Axis(1), columns),
+                    bias: bias.select(Axis(0), columns),
+                },
+                None => ReaderWeights {
+                    norm: norm.cloned(),
+                    weight,
+                    bias: bias.to_owned(),
+                },
+            }
+        };
+        let mut heads = Vec::with_capacity(model.num_layers());
+        let mut mlps = Vec::with_capacity(model.num_layers());
+        for (l, layer) in model.layers.iter().enumerate() {
+            let layer_heads = layer
+                .heads
+                .iter()
+                .enumerate()
+                .map(|(h, head)| {
+                    let dims = &writer_dims[graph.head_writer(l, h)];
+                    let stream = |input| graph.head_reader(l, h, input);
+                    use crate::graph::HeadInput::{Key, Query, Value};
+                    // Tracr pads every head to the widest one. A key column whose query or key
+                    // projection is zero adds q·k = 0 to every logit, a value column whose output row
+                    // is zero adds 0 to the output: dropping them changes nothing but the sign of a zero.
+                    let query_columns =
+                        nonzero_columns(head.w_query.view(), Some(head.b_query.view()));
+                    let key_columns = nonzero_columns(head.w_key.view(), Some(head.b_key.view()));
+                    let key_width: Vec<usize> = query_columns
+                        .into_iter()
+                        .filter(|c| key_columns.binary_search(c).is_ok())
+                        .collect();
+                    let value_width = nonzero_rows(&head.w_output);
+                    HeadPlan {
+                        streams: [
+                            restrict(stream(Query), head.b_query.view(), Some(&key_width)),
+                            restrict(stream(Key), head.b_key.view(), Some(&key_width)),
+                            restrict(stream(Value), head.b_value.view(), Some(&value_width)),
+                        ],
+                        w_output: head
+                            .w_output
+                            .select(Axis(0), &value_width)
+                            .select(Axis(1), dims),
+                        b_output: head.b_output.select(Axis(0), dims),
+                    }
+                })
+                .collect();
+            heads.push(layer_heads);
+            let dims = &writer_dims[graph.mlp_writer(l)];
+            // Hidden units whose output row is zero add 0 to the output (Tracr pads every MLP to the
+            // widest one, e.g. 212 units of which 16 are used): dropped like the heads' padding.
+            let hidden = nonzero_rows(&layer.mlp.w_out);
+            mlps.push(MlpPlan {
+                input: restrict(graph.mlp_reader(l), layer.mlp.b_in.view(), Some(&hidden)),
+                w_out: layer
+                    .mlp
+                    .w_out
+                    .select(Axis(0), &hidden)
+                    .select(Axis(1), dims),
+                b_out: layer.mlp.b_out.select(Axis(0), dims),
+            });
+        }
+        let no_bias = Array1::zeros(output_matrix.ncols());
+        let output = restrict(graph.output_reader(), no_bias.view(), None);
+        Plan {
+            writer_dims,
+            reader_dims,
+            edge_pairs,
+            heads,
+            mlps,
+            output,
+        }
+    }
+}
+
+impl Plan {
+    /// The residual dimensions each writer can write and each reader reads (the plan's supports,
+    /// without restricting any weight).
+    pub fn supports(model: &Transformer, graph: &EdgeGraph) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
         let d = model.d_model();
         let all_dims: Vec<usize> = (0..d).collect();
-
         let writer_dims: Vec<Vec<usize>> = graph
             .writers()
             .iter()
@@ -83,7 +177,6 @@ impl Plan {
                 }
             })
             .collect();
-
         let output_matrix = model.readout.output_matrix(d);
         let reader_dims: Vec<Vec<usize>> = graph
             .readers()
@@ -98,61 +191,7 @@ impl Plan {
                 }
             })
             .collect();
-
-        let edge_pairs = graph
-            .edges()
-            .iter()
-            .map(|edge| shared_positions(&reader_dims[edge.reader], &writer_dims[edge.writer]))
-            .collect();
-
-        let restrict = |reader: usize, bias: ArrayView1<f64>| {
-            let (norm, weight) = reader_projection(model, graph.readers()[reader], &output_matrix);
-            ReaderWeights {
-                norm: norm.cloned(),
-                weight: weight.select(Axis(0), &reader_dims[reader]),
-                bias: bias.to_owned(),
-            }
-        };
-        let mut heads = Vec::with_capacity(model.num_layers());
-        let mut mlps = Vec::with_capacity(model.num_layers());
-        for (l, layer) in model.layers.iter().enumerate() {
-            let layer_heads = layer
-                .heads
-                .iter()
-                .enumerate()
-                .map(|(h, head)| {
-                    let dims = &writer_dims[graph.head_writer(l, h)];
-                    let stream = |input| graph.head_reader(l, h, input);
-                    use crate::graph::HeadInput::{Key, Query, Value};
-                    HeadPlan {
-                        streams: [
-                            restrict(stream(Query), head.b_query.view()),
-                            restrict(stream(Key), head.b_key.view()),
-                            restrict(stream(Value), head.b_value.view()),
-                        ],
-                        w_output: head.w_output.select(Axis(1), dims),
-                        b_output: head.b_output.select(Axis(0), dims),
-                    }
-                })
-                .collect();
-            heads.push(layer_heads);
-            let dims = &writer_dims[graph.mlp_writer(l)];
-            mlps.push(MlpPlan {
-                input: restrict(graph.mlp_reader(l), layer.mlp.b_in.view()),
-                w_out: layer.mlp.w_out.select(Axis(1), dims),
-                b_out: layer.mlp.b_out.select(Axis(0), dims),
-            });
-        }
-        let no_bias = Array1::zeros(output_matrix.ncols());
-        let output = restrict(graph.output_reader(), no_bias.view());
-        Plan {
-            writer_dims,
-            reader_dims,
-            edge_pairs,
-            heads,
-            mlps,
-            output,
-        }
+        (writer_dims, reader_dims)
     }
 }
 

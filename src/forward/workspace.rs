@@ -97,16 +97,16 @@ impl Workspace {
             heads: Vec::new(),
             mlps: Vec::new(),
             output: Array3::zeros((0, 0, 0)),
-            head_sizes: model
-                .layers
+            // The plan's widths: padding columns are dropped there.
+            head_sizes: plan
+                .heads
                 .iter()
                 .flat_map(|l| {
-                    l.heads
-                        .iter()
-                        .map(|h| (h.w_query.ncols(), h.w_value.ncols()))
+                    l.iter()
+                        .map(|h| (h.streams[0].weight.ncols(), h.streams[2].weight.ncols()))
                 })
                 .collect(),
-            hidden_sizes: model.layers.iter().map(|l| l.mlp.w_in.ncols()).collect(),
+            hidden_sizes: plan.mlps.iter().map(|m| m.input.weight.ncols()).collect(),
             has_ablation,
             outputs: model.num_outputs(),
         };

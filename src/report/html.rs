@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::time::Instant;
 
 use ndarray::Array2;
 use tracr::model::{CompiledModel, ModuleContents};
@@ -13,8 +14,9 @@ use tracr::value::Value;
 use crate::backend::ndarray::NdarrayBackend;
 use crate::circuit::Circuit;
 use crate::cli::program::{LoadedProgram, ProgramArgs, RaspSource};
-use crate::cli::truth::{ground_truth, GroundTruth};
+use crate::cli::truth::GroundTruth;
 use crate::error::{Error, Result};
+use crate::graph::EdgeGraph;
 use crate::masks::layout::ParameterLayout;
 use crate::report::curves::{charts_svg, Chart, Curve};
 use crate::report::layout::{caption, render, Drawing};
@@ -22,7 +24,9 @@ use crate::report::{DEFAULT_LEGEND, TRUTH_LEGEND};
 use crate::task::Task;
 use crate::train::config::PruneConfig;
 use crate::train::trainer::{train, Progress};
-use crate::truth::alternatives::{minimal_circuits, MinimalCircuits, SearchOptions};
+use crate::truth::alternatives::{minimal_circuits_with, MinimalCircuits, SearchOptions};
+use crate::truth::functional::{functional_with, CertifierSet};
+use crate::truth::structural::structural;
 
 /// The ids of the page's sections, in page order (`edge-pruning` only with `--prune`).
 pub const SECTIONS: [&str; 8] = [
@@ -76,6 +80,33 @@ pub struct Report {
     pub examples: usize,
     /// The page's ground-truth drawing (functional against structural, alternatives dotted) as an SVG file.
     pub truth_svg: String,
+    /// Wall-clock seconds of each stage of [`build`], in order (for `EDGEPRUNE_REPORT_TIMING`).
+    pub stages: Vec<(&'static str, f64)>,
+    /// Forwards over the data the truth certification ran (circuits certified more than once count once).
+    pub forwards: usize,
+}
+
+/// Times the stages of [`build`].
+struct Stages {
+    last: Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Stages {
+    fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    /// Ends the stage `name` (begun at the previous lap).
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.laps
+            .push((name, now.duration_since(self.last).as_secs_f64()));
+        self.last = now;
+    }
 }
 
 /// A sensible input: `min(max_seq_len, 3)` tokens, the largest token of the vocabulary first and
@@ -162,7 +193,9 @@ struct Pruned {
 /// Builds the report of `args`' program on `options.input`; the truth is certified on every sequence of
 /// the input's length unless `args` gives `--lengths`.
 pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
+    let mut stages = Stages::start();
     let compiled = args.model.compile()?;
+    stages.lap("compile");
     let source = args.model.rasp_source()?;
     let input = match &options.input {
         Some(input) => input.clone(),
@@ -207,18 +240,32 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
             .map_err(|e| e.to_string())
     });
 
-    let truth = ground_truth(&loaded)?;
+    stages.lap("model and trace");
+
     let ablations: Vec<_> = loaded
         .tasks
         .iter()
         .map(|t| loaded.ablation_for(t))
         .collect();
     let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
-    let alternatives = minimal_circuits(&data, &report_search())?;
+    // One set of certifiers for both searches: the alternatives search revisits many of the functional
+    // truth's circuits (its graph-order elimination is the same walk), and gets their certificates back.
+    let mut certifiers = CertifierSet::new(&data)?;
+    stages.lap("certifier setup");
+    let structural = structural(&loaded.task.model);
+    let truth = GroundTruth {
+        graph: EdgeGraph::for_model(&loaded.task.model),
+        functional: functional_with(&mut certifiers, &data, &structural, &mut |_| {})?,
+        structural,
+    };
+    stages.lap("functional truth");
+    let alternatives = minimal_circuits_with(&mut certifiers, &data, &report_search())?;
+    stages.lap("alternatives");
     let pruned = match &options.prune {
         Some(config) => Some(prune(&loaded, config)?),
         None => None,
     };
+    stages.lap("pruning");
     let examples = loaded.tasks.iter().map(Task::num_examples).sum();
     let contents = Contents {
         loaded,
@@ -235,12 +282,17 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
         alternatives,
         pruned,
     };
+    let html = page(&contents);
+    let truth_svg = truth_drawing(&contents);
+    stages.lap("page");
     Ok(Report {
-        html: page(&contents),
-        truth_svg: truth_drawing(&contents),
+        html,
+        truth_svg,
         input,
         lengths,
         examples,
+        stages: stages.laps,
+        forwards: certifiers.forwards(),
     })
 }
 

@@ -170,6 +170,18 @@ pub fn minimal_circuits(
     options: &SearchOptions,
 ) -> Result<MinimalCircuits> {
     let mut certifiers = CertifierSet::new(data)?;
+    minimal_circuits_with(&mut certifiers, data, options)
+}
+
+/// [`minimal_circuits`] on certifiers built from `data` by the caller (e.g. already used for the
+/// functional truth, whose certificates the search then reuses). Its `checks`, and the budget
+/// `options.max_checks`, count only this call's certifications.
+pub fn minimal_circuits_with(
+    certifiers: &mut CertifierSet,
+    data: &[(&Task, &Ablation)],
+    options: &SearchOptions,
+) -> Result<MinimalCircuits> {
+    certifiers.reset_checks();
     let model = &data[0].0.model;
     let graph = EdgeGraph::for_model(model);
     let candidates = structural(model);
@@ -180,7 +192,7 @@ pub fn minimal_circuits(
     let closed = count_closed_subsets(&graph, &candidates, limit);
     let (found, complete, search) = if closed <= limit {
         (
-            exhaustive(&graph, &candidates, &mut certifiers)?,
+            exhaustive(&graph, &candidates, certifiers)?,
             true,
             SearchKind::Exhaustive {
                 closed_subsets: closed,
@@ -188,7 +200,7 @@ pub fn minimal_circuits(
         )
     } else {
         (
-            heuristic(&graph, &candidates, &mut certifiers, options)?,
+            heuristic(&graph, &candidates, certifiers, options)?,
             false,
             SearchKind::Heuristic {
                 closed_subsets_over: limit,
@@ -199,7 +211,7 @@ pub fn minimal_circuits(
     let mut circuits = Vec::with_capacity(found.len());
     for (edges, found_by) in found {
         let circuit = Circuit::from_edges(&graph, edges);
-        let check = is_minimal(&mut certifiers, &circuit)?;
+        let check = is_minimal(certifiers, &circuit)?;
         if !check.holds() {
             // The search's own bookkeeping says this cannot happen; refuse to report it as truth.
             return Err(crate::error::Error::Unsupported {

@@ -6,6 +6,8 @@
 //! are removed greedily in graph order while the circuit stays sufficient, pass after pass, until no single
 //! edge can go; the last pass tried every remaining edge, which is the minimality certificate.
 
+use std::collections::HashMap;
+
 use ndarray::{s, ArrayView3};
 
 use crate::ablation::Ablation;
@@ -106,7 +108,9 @@ pub struct Certifier {
 impl Certifier {
     /// Prepares the masked forward of the task's model over all its examples under `ablation`.
     pub fn new(task: &Task, ablation: &Ablation) -> Result<Self> {
-        let forward = MaskedForward::new(&task.model, task.clean.view(), ablation)?;
+        let mut forward = MaskedForward::new(&task.model, task.clean.view(), ablation)?;
+        // Successive circuits differ in a few edges: recompute only the components they affect.
+        forward.set_reuse_unchanged_components(true);
         let examples: Vec<usize> = (0..task.num_examples()).collect();
         let reference_decoded = decode(task.output, forward.reference().view());
         Ok(Self {
@@ -125,10 +129,8 @@ impl Certifier {
         let kl = self
             .forward
             .metric(self.metric, &self.examples, &edge_mask, &node_mask)?;
-        let output = self
-            .forward
-            .forward(&self.examples, &edge_mask, &node_mask)?;
-        let decoded = decode(self.output, output);
+        // The metric's forward left this circuit's output in the workspace.
+        let decoded = decode(self.output, self.forward.output());
         let changed_examples = decoded
             .iter()
             .zip(&self.reference_decoded)
@@ -205,6 +207,22 @@ pub struct CertifierSet {
     certifiers: Vec<Certifier>,
     graph: EdgeGraph,
     checks: usize,
+    /// Certificates already computed, by circuit (see [`CertifierSet::certify`]); `None`: off.
+    known: Option<HashMap<Vec<u64>, Certificate>>,
+    /// Forwards actually run (a repeated circuit runs none).
+    forwards: usize,
+}
+
+/// A circuit's edges then nodes, 64 to a word: the key of [`CertifierSet`]'s known certificates.
+fn circuit_key(circuit: &Circuit) -> Vec<u64> {
+    let bits = circuit.edges.iter().chain(&circuit.nodes);
+    let mut key = vec![0u64; (circuit.edges.len() + circuit.nodes.len()).div_ceil(64) + 1];
+    // The edge count first, so that no two bit strings of different splits share a key.
+    key[0] = circuit.edges.len() as u64;
+    for (i, &on) in bits.enumerate() {
+        key[1 + i / 64] |= u64::from(on) << (i % 64);
+    }
+    key
 }
 
 impl CertifierSet {
@@ -224,12 +242,36 @@ impl CertifierSet {
             certifiers,
             graph: EdgeGraph::for_model(&data[0].0.model),
             checks: 0,
+            known: Some(HashMap::new()),
+            forwards: 0,
         })
     }
 
+    /// [`CertifierSet::new`] that runs a full forward for every certification: no component states
+    /// kept between forwards, no certificate remembered. The reference the fast path is tested against.
+    pub fn without_reuse(data: &[(&Task, &Ablation)]) -> Result<Self> {
+        let mut set = Self::new(data)?;
+        for certifier in &mut set.certifiers {
+            certifier.forward.set_reuse_unchanged_components(false);
+        }
+        set.known = None;
+        Ok(set)
+    }
+
     /// The certificate over all datasets: the largest KL, and the changed examples of all of them.
+    ///
+    /// A circuit certified before gets its first certificate again without a forward: the forward is
+    /// deterministic, so running it again would give the same bits (the searches revisit circuits
+    /// often, e.g. every minimality check repeats the last elimination pass).
     pub fn certify(&mut self, circuit: &Circuit) -> Result<Certificate> {
         self.checks += 1;
+        let key = self.known.as_ref().map(|_| circuit_key(circuit));
+        if let (Some(known), Some(key)) = (&self.known, &key) {
+            if let Some(certificate) = known.get(key) {
+                return Ok(certificate.clone());
+            }
+        }
+        self.forwards += 1;
         let mut total = Certificate {
             kl: 0.0,
             changed_examples: 0,
@@ -239,7 +281,21 @@ impl CertifierSet {
             total.kl = total.kl.max(part.kl);
             total.changed_examples += part.changed_examples;
         }
+        if let (Some(known), Some(key)) = (&mut self.known, key) {
+            known.insert(key, total.clone());
+        }
         Ok(total)
+    }
+
+    /// Starts counting [`CertifierSet::checks`] from zero again (certificates stay known): a search
+    /// that shares the set with an earlier one counts, and budgets, only its own checks.
+    pub fn reset_checks(&mut self) {
+        self.checks = 0;
+    }
+
+    /// Forwards run over every dataset so far (certifications of a circuit not seen before).
+    pub fn forwards(&self) -> usize {
+        self.forwards
     }
 
     /// The edge graph of the model.
@@ -280,12 +336,25 @@ pub fn functional_on_with_progress(
     on_progress: &mut dyn FnMut(EliminationProgress),
 ) -> Result<FunctionalTruth> {
     let mut certifiers = CertifierSet::new(data)?;
+    functional_with(&mut certifiers, data, start, on_progress)
+}
+
+/// [`functional_on_with_progress`] on certifiers built from `data` by the caller, so that a later
+/// search on the same data (e.g. [`crate::truth::alternatives::minimal_circuits_with`]) reuses the
+/// certificates computed here. Its `checks` count only this call's certifications.
+pub fn functional_with(
+    certifiers: &mut CertifierSet,
+    data: &[(&Task, &Ablation)],
+    start: &Circuit,
+    on_progress: &mut dyn FnMut(EliminationProgress),
+) -> Result<FunctionalTruth> {
+    certifiers.reset_checks();
     let graph = EdgeGraph::for_model(&data[0].0.model);
     let structural_certificate = certifiers.certify(start)?;
     let mut circuit = start.clone();
     if structural_certificate.holds() {
         let order: Vec<usize> = (0..graph.num_edges()).collect();
-        eliminate_with_progress(&mut certifiers, &mut circuit, &order, on_progress)?;
+        eliminate_with_progress(certifiers, &mut circuit, &order, on_progress)?;
     }
     let checks = certifiers.checks();
     let certificate = certifiers.certify(&circuit)?;

@@ -84,7 +84,14 @@ fn value_map_to_json(map: &[(Value, usize)]) -> Json {
 }
 
 fn param(w: &Array2<f64>, b: &Array1<f64>) -> Json {
-    json!({"b": b.to_vec(), "w": matrix_to_json(w)})
+    // Built as a map: `json!` would copy the weights once more through its serializer.
+    let mut param = Map::new();
+    param.insert(
+        "b".into(),
+        Json::Array(b.iter().map(|&x| Json::from(x)).collect()),
+    );
+    param.insert("w".into(), matrix_to_json(w));
+    Json::Object(param)
 }
 
 /// The names of every weight tensor of a model with `num_layers` layers, as the safetensors format
@@ -143,15 +150,16 @@ impl WeightSource for JsonWeights<'_> {
 impl CompiledModel {
     /// The model in the fixtures' `model` schema (weights as nested lists under haiku names).
     pub fn to_json(&self) -> Json {
+        // Maps built by hand, not with `json!`, which would copy every weight again through its
+        // serializer (the weights are most of a compiled model).
+        let embeddings = |matrix| {
+            let mut map = Map::new();
+            map.insert("embeddings".into(), matrix_to_json(matrix));
+            Json::Object(map)
+        };
         let mut weights = Map::new();
-        weights.insert(
-            "pos_embed".into(),
-            json!({"embeddings": matrix_to_json(&self.pos_embed)}),
-        );
-        weights.insert(
-            "token_embed".into(),
-            json!({"embeddings": matrix_to_json(&self.token_embed)}),
-        );
+        weights.insert("pos_embed".into(), embeddings(&self.pos_embed));
+        weights.insert("token_embed".into(), embeddings(&self.token_embed));
         for (i, layer) in self.weights.iter().enumerate() {
             let a = &layer.attn;
             let prefix = format!("transformer/layer_{i}");
@@ -202,8 +210,8 @@ impl CompiledModel {
             "output_encoding": output_encoding,
             "layers": serde_json::to_value(&self.layers).expect("layers serialise"),
             "weights_layout": WEIGHTS_LAYOUT,
-            "weights": weights,
         });
+        out["weights"] = Json::Object(weights);
         if let Some(map) = self.residual_map_json() {
             out["residual_map"] = map;
         }
