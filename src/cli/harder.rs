@@ -30,6 +30,18 @@ pub struct CompressArgs {
     /// Adam's learning rate.
     #[arg(long, default_value_t = CompressOptions::default().learning_rate)]
     pub learning_rate: f64,
+    /// Learning rate at the last step (cosine decay from --learning-rate).
+    #[arg(long, default_value_t = CompressOptions::default().final_learning_rate)]
+    pub final_learning_rate: f64,
+    /// Weight of the per-half-layer residual MSE.
+    #[arg(long, default_value_t = CompressOptions::default().residual_weight)]
+    pub residual_weight: f64,
+    /// Weight of the output loss (cross-entropy or MSE).
+    #[arg(long, default_value_t = CompressOptions::default().output_weight)]
+    pub output_weight: f64,
+    /// Run every step even once the compressed model decodes like the compiled one.
+    #[arg(long)]
+    pub no_early_stop: bool,
     /// Seed of W's initial projection.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -58,6 +70,18 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
             ),
         });
     }
+    for (option, value) in [
+        ("--final-learning-rate", args.final_learning_rate),
+        ("--residual-weight", args.residual_weight),
+        ("--output-weight", args.output_weight),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(Error::InvalidOption {
+                option: option.into(),
+                message: format!("must be a finite number >= 0, got {value}"),
+            });
+        }
+    }
     let compiled = args.model.compile()?;
     let model = CompiledModel::from_json(&compiled.model_json)?;
     if let Some(dims) = args.dims {
@@ -66,8 +90,11 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
     let options = CompressOptions {
         steps: args.steps,
         learning_rate: args.learning_rate,
+        final_learning_rate: args.final_learning_rate,
+        residual_weight: args.residual_weight,
+        output_weight: args.output_weight,
+        early_stop: !args.no_early_stop,
         seed: args.seed,
-        ..CompressOptions::default()
     };
     // The RASP evaluator is the reference for a library program; otherwise the compiled model is.
     let program = args
