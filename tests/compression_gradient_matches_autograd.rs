@@ -37,9 +37,19 @@ fn max_abs(a: &Array2<f64>) -> f64 {
 
 fn agrees_with_autograd(name: &str, rows: usize, dims: usize, residual_weight: f64) {
     let (model, inputs) = setup(name, rows);
+    model_agrees_with_autograd(name, &model, &inputs, dims, residual_weight);
+}
+
+fn model_agrees_with_autograd(
+    name: &str,
+    model: &tracr::CompiledModel,
+    inputs: &Array2<usize>,
+    dims: usize,
+    residual_weight: f64,
+) {
     let w = some_w(model.config.d_model, dims);
-    let hand = Problem::new(&model, &inputs, residual_weight);
-    let reference = CandleProblem::new(&model, &inputs, residual_weight).expect("candle problem");
+    let hand = Problem::new(model, inputs, residual_weight);
+    let reference = CandleProblem::new(model, inputs, residual_weight).expect("candle problem");
     let (loss, gradient) = hand.loss_and_gradient(&w);
     let (want_loss, want_gradient) = reference.loss_and_gradient(&w).expect("autograd");
     assert!(
@@ -71,6 +81,15 @@ fn numerical_gradient_matches_autograd() {
 #[test]
 fn causal_gradient_matches_autograd() {
     agrees_with_autograd("frac_prevs_causal", 100, 7, 1.0);
+}
+
+/// A perturbed model has no zero weight, so the hand gradient's skipping of unread and unwritten
+/// dimensions skips nothing: the dense path.
+#[test]
+fn dense_model_gradient_matches_autograd() {
+    let (model, inputs) = setup("reverse", 150);
+    let noisy = tracr::transform::perturb(&model, 1e-3, 3).expect("perturbs");
+    model_agrees_with_autograd("reverse perturbed", &noisy, &inputs, 18, 1.0);
 }
 
 #[test]

@@ -57,15 +57,17 @@ pub const NUMERIC_ATOL: f64 = 1e-2;
 pub const NUMERIC_RTOL: f64 = 5e-3;
 
 impl Default for CompressOptions {
-    /// The documented budget: 400 full-batch Adam steps at learning rate 1e-2, residual weight 1.
+    /// The documented budget: at most 1000 full-batch Adam steps, learning rate 1e-2 decaying along a
+    /// cosine to 1e-4 (without the decay, frac_prevs did not compress below 12 of 13 in 2000 steps;
+    /// with it, to 10), residual and output weights 1, early stop.
     fn default() -> Self {
         Self {
-            steps: 400,
+            steps: 1000,
             learning_rate: 1e-2,
-            final_learning_rate: 1e-2,
+            final_learning_rate: 1e-4,
             residual_weight: 1.0,
             output_weight: 1.0,
-            early_stop: false,
+            early_stop: true,
             seed: 0,
         }
     }
