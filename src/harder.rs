@@ -273,7 +273,11 @@ pub fn program_rows(
         Some(&expected),
         None,
         &options.compress,
-        &mut |_, _, _| {},
+        &mut |dims, accuracy, seconds| {
+            on_stage(&format!(
+                "compress: D = {dims} accuracy {accuracy:.3} ({seconds:.0} s)"
+            ))
+        },
     )?;
     if let Some(c) = &compression {
         variants.push((
@@ -366,15 +370,25 @@ pub fn render_markdown(
          as the RASP evaluator says. Edge Pruning: default preset, seed {}, no refinement, scored as \
          `edgeprune compare` scores it (exact = equals a known minimal circuit; F1 and AUC against \
          the nearest). Rotation seed {}; noise {} x each weight tensor's RMS (seed {}); compression \
-         budget: {} full-batch Adam steps at lr {}, residual-MSE weight {}, f64 (candle), width = the \
-         smallest with 100 % accuracy by bisection.\n\n",
+         budget: at most {} full-batch Adam steps (stopping early once the compressed model decodes every \
+         input as the compiled one does), lr {} decaying along a cosine to {}, residual-MSE weight {}, \
+         output-loss weight {}, f64 with hand-derived gradients, W initialised as a random \
+         projection (seed {}); width = the smallest with 100 % accuracy by bisection from d_model - 1 \
+         (a program where even d_model - 1 misses 100 % is listed as such). A numerical output counts \
+         as right within {} + {} x |value| (the programs' numerical outputs are fractions with \
+         denominators <= 5 or small integers, at least 1/20 apart).\n\n",
         options.ep_seed,
         options.rotate_seed,
         options.perturb.0,
         options.perturb.1,
         options.compress.steps,
         options.compress.learning_rate,
+        options.compress.final_learning_rate,
         options.compress.residual_weight,
+        options.compress.output_weight,
+        options.compress.seed,
+        crate::compress::NUMERIC_ATOL,
+        crate::compress::NUMERIC_RTOL,
     ));
     out.push_str("| program | form | accuracy | truth | EP edges | EP exact | EP F1 | EP AUC |\n");
     out.push_str("|---|---|---|---|---|---|---|---|\n");

@@ -30,9 +30,26 @@ pub struct CompressArgs {
     /// Adam's learning rate.
     #[arg(long, default_value_t = CompressOptions::default().learning_rate)]
     pub learning_rate: f64,
+    /// Learning rate at the last step (cosine decay from --learning-rate).
+    #[arg(long, default_value_t = CompressOptions::default().final_learning_rate)]
+    pub final_learning_rate: f64,
+    /// Weight of the per-half-layer residual MSE.
+    #[arg(long, default_value_t = CompressOptions::default().residual_weight)]
+    pub residual_weight: f64,
+    /// Weight of the output loss (cross-entropy or MSE).
+    #[arg(long, default_value_t = CompressOptions::default().output_weight)]
+    pub output_weight: f64,
+    /// Run every step even once the compressed model decodes like the compiled one.
+    #[arg(long)]
+    pub no_early_stop: bool,
     /// Seed of W's initial projection.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Before training, time N loss-and-gradient steps of the candle-autograd baseline and of the
+    /// hand-derived gradient at the given --dims (else d_model - 1) and report seconds per step and
+    /// their ratio (`step_timing` in the report).
+    #[arg(long, value_name = "N")]
+    pub time_steps: Option<usize>,
     /// Write the compressed model here (model JSON that every command's `--model` accepts).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -53,6 +70,18 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
             ),
         });
     }
+    for (option, value) in [
+        ("--final-learning-rate", args.final_learning_rate),
+        ("--residual-weight", args.residual_weight),
+        ("--output-weight", args.output_weight),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(Error::InvalidOption {
+                option: option.into(),
+                message: format!("must be a finite number >= 0, got {value}"),
+            });
+        }
+    }
     let compiled = args.model.compile()?;
     let model = CompiledModel::from_json(&compiled.model_json)?;
     if let Some(dims) = args.dims {
@@ -61,8 +90,11 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
     let options = CompressOptions {
         steps: args.steps,
         learning_rate: args.learning_rate,
+        final_learning_rate: args.final_learning_rate,
+        residual_weight: args.residual_weight,
+        output_weight: args.output_weight,
+        early_stop: !args.no_early_stop,
         seed: args.seed,
-        ..CompressOptions::default()
     };
     // The RASP evaluator is the reference for a library program; otherwise the compiled model is.
     let program = args
@@ -80,6 +112,32 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
                 0,
             )?;
             Some(rasp_outputs(p, &task)?)
+        }
+        None => None,
+    };
+    let timing = match args.time_steps {
+        Some(0) => {
+            return Err(Error::InvalidOption {
+                option: "--time-steps".into(),
+                message: "need at least one step to time, got 0".into(),
+            })
+        }
+        Some(steps) => {
+            let task = crate::task::Task::from_tracr_model(
+                &compiled.name,
+                &compiled.model_json,
+                compiled.max_seq_len,
+                0,
+            )?;
+            let dims = args.dims.unwrap_or(model.config.d_model.saturating_sub(1));
+            let t = crate::compress::time_steps(&model, &task.clean, dims, steps, &options)?;
+            eprintln!(
+                "one step at D = {dims}: candle autograd {:.2} ms, hand gradient {:.2} ms (wall; ratio {:.1}x)",
+                t.candle_wall * 1e3,
+                t.ndarray_wall * 1e3,
+                t.candle_wall / t.ndarray_wall
+            );
+            Some((dims, t))
         }
         None => None,
     };
@@ -105,6 +163,19 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
     };
     let mut summary = report.to_json();
     summary["program"] = serde_json::json!(compiled.name);
+    if let Some((dims, t)) = timing {
+        let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+        summary["step_timing"] = serde_json::json!({
+            "dims": dims,
+            "steps": t.steps,
+            "candle_wall_s": t.candle_wall,
+            "ndarray_wall_s": t.ndarray_wall,
+            "wall_ratio": t.candle_wall / t.ndarray_wall,
+            "candle_cpu_s": t.candle_cpu,
+            "ndarray_cpu_s": t.ndarray_cpu,
+            "cpu_ratio": ratio(t.candle_cpu, t.ndarray_cpu),
+        });
+    }
     summary["reference"] = serde_json::json!(if expected.is_some() {
         "RASP evaluator"
     } else {

@@ -487,6 +487,12 @@ impl Transformer {
             Readout::NumericalDirection { .. } => final_state.dot(&self.readout.output_matrix(d)),
         };
         let channels = output.ncols();
+        // A product with one inner dimension (a d_model = 1 model) can come back column-major.
+        let output = if output.is_standard_layout() {
+            output
+        } else {
+            output.as_standard_layout().into_owned()
+        };
         let output = output
             .into_shape_with_order((batch, seq_len, channels))
             .expect("rows = batch * seq_len");
