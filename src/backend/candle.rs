@@ -2,8 +2,10 @@
 //! candle's autograd (`Var` + `backward()`), in f32 or f64, on the CPU or (with `--features cuda`) a GPU.
 //!
 //! One generic code path serves every device, so the CPU tests cover the logic the CUDA build runs.
-//! The readers of a layer are vectorised: their inputs are one matrix product of the layer's mask block
-//! `[readers, writers]` with the stacked writer differences `[writers, B·S·D]`.
+//! The readers of a layer are vectorised: the heads' inputs are one matrix product of the layer's mask block
+//! `[3H, writers]` with the writer differences `[writers, B·S·D]`, and every head of a layer runs in
+//! batched products (`[2H]` q/k and `[H]` v projections, `[H·B]` attention). Each LayerNorm's gain and
+//! bias are folded into the projection it feeds, so autograd keeps only the centred input per reader.
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};

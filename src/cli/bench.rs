@@ -35,17 +35,23 @@ pub struct BenchArgs {
     /// Steps timed on the GPT-2-small-sized random model (at least 1).
     #[arg(long, default_value_t = 3, allow_negative_numbers = true, value_parser = parse_count)]
     pub gpt2_steps: usize,
-    /// Sequences in the GPT-2-sized task (each step uses all of them; at least 1). The setting is
-    /// `--gpt2-batch 8 --gpt2-seq-len 16`; the default stays small because at 8 x 16 the ndarray reference
-    /// peaked above 9 GB and was killed for memory on a shared 23 GB machine.
-    #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = parse_count)]
+    /// Sequences in the GPT-2-sized task (each step uses all of them; at least 1).
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = parse_count)]
     pub gpt2_batch: usize,
     /// Sequence length of the GPT-2-sized task, BOS included (at least 1).
-    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true, value_parser = parse_count)]
     pub gpt2_seq_len: usize,
     /// Skip the GPT-2-sized model (it needs about a minute on 2 cores).
     #[arg(long)]
     pub skip_gpt2: bool,
+    /// Time only this backend (repeatable; default: all). The peak-memory column is the process's peak
+    /// since the row started, which includes heap the allocator kept from earlier rows: for one
+    /// backend's own peak, run it alone (`--backend candle-f32 --skip-methods`).
+    #[arg(long = "backend", value_parser = ["ndarray-f64", "candle-f64", "candle-f32"])]
+    pub backends: Vec<String>,
+    /// Skip the circuit-method table (ACDC, EAP), which runs the ndarray reference on every model.
+    #[arg(long)]
+    pub skip_methods: bool,
 }
 
 /// One timed workload: a model, its data, and how many steps to run.
@@ -98,12 +104,15 @@ fn candle(model: &Transformer, inputs: &Array2<usize>, dtype: DType) -> Result<B
 }
 
 /// Every backend compiled into this binary, the ndarray reference first (the baseline).
-fn backends() -> Vec<(&'static str, MakeBackend)> {
-    vec![
+fn backends(chosen: &[String]) -> Vec<(&'static str, MakeBackend)> {
+    let all = [
         ("ndarray-f64", ndarray_backend as MakeBackend),
         ("candle-f64", candle_f64 as MakeBackend),
         ("candle-f32", candle_f32 as MakeBackend),
-    ]
+    ];
+    all.into_iter()
+        .filter(|(name, _)| chosen.is_empty() || chosen.iter().any(|c| c == name))
+        .collect()
 }
 
 /// Seconds per step of `config.steps` steps (after one untimed warm-up run of 2 steps).
@@ -246,7 +255,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reverse.task.model.num_heads(),
     )?;
     let workloads_timed = 1 + usize::from(!args.skip_gpt2);
-    let total = args.reverse_runs + workloads_timed * backends().len();
+    let total = args.reverse_runs + workloads_timed * backends(&args.backends).len();
     let bar = super::progress_bar(
         total as u64,
         "{bar:30} {pos}/{len} timings [{elapsed_precise}] {msg}",
@@ -315,7 +324,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     lines.push("|---|---|---|---|---|---|---|---|".into());
     for workload in &workloads {
         let mut baseline = None;
-        for (backend_name, make) in backends() {
+        for (backend_name, make) in backends(&args.backends) {
             if let Some(bar) = &bar {
                 bar.set_message(format!("{backend_name} on {}", workload.name));
             }
@@ -327,7 +336,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .filter(|_| reset)
                 .map_or("n/a".to_string(), |m| format!("{m:.0}"));
             drop(backend);
-            let base = *baseline.get_or_insert(seconds);
+            if backend_name == "ndarray-f64" {
+                baseline = Some(seconds);
+            }
+            // Without the ndarray row (`--backend`) there is nothing to divide by.
+            let speed = baseline.map_or("-".to_string(), |base| format!("{:.2}x", base / seconds));
             let (batch, seq_len) = workload.inputs.dim();
             // Dense FLOPs mean nothing for compiled (sparse, labelled) models, whose products the
             // reference restricts to non-zero dimensions.
@@ -342,12 +355,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 ("-".to_string(), "-".to_string())
             };
             lines.push(format!(
-                "| {} | {} | {:.3} | {:.1} | {:.2}x | {} | {} | {} |",
+                "| {} | {} | {:.3} | {:.1} | {} | {} | {} | {} |",
                 workload.name,
                 name,
                 seconds * 1e3,
                 1.0 / seconds,
-                base / seconds,
+                speed,
                 memory,
                 gflops,
                 share
@@ -360,8 +373,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(bar) = &bar {
         bar.set_message("circuit methods");
     }
-    let gpt2 = workloads.get(1);
-    lines.extend(method_lines(gpt2)?);
+    if !args.skip_methods {
+        lines.extend(method_lines(workloads.get(1))?);
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
