@@ -115,8 +115,9 @@ fn backends(chosen: &[String]) -> Vec<(&'static str, MakeBackend)> {
         .collect()
 }
 
-/// Seconds per step of `config.steps` steps (after one untimed warm-up run of 2 steps).
-fn seconds_per_step(backend: &mut dyn Backend, workload: &Workload) -> Result<f64> {
+/// Wall seconds and process CPU seconds (`None` off Linux) per step of `config.steps` steps (after one
+/// untimed warm-up run of 2 steps).
+fn seconds_per_step(backend: &mut dyn Backend, workload: &Workload) -> Result<(f64, Option<f64>)> {
     let layout = ParameterLayout::new(workload.model.num_layers(), workload.model.num_heads())?;
     let examples = workload.inputs.nrows();
     let warm_up = PruneConfig {
@@ -126,9 +127,24 @@ fn seconds_per_step(backend: &mut dyn Backend, workload: &Workload) -> Result<f6
         ..workload.config.clone()
     };
     train(backend, &layout, examples, &warm_up, &mut |_| {})?;
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), cpu_seconds());
     train(backend, &layout, examples, &workload.config, &mut |_| {})?;
-    Ok(started.elapsed().as_secs_f64() / workload.config.steps as f64)
+    let steps = workload.config.steps as f64;
+    let cpu = cpu_started.zip(cpu_seconds()).map(|(a, b)| (b - a) / steps);
+    Ok((started.elapsed().as_secs_f64() / steps, cpu))
+}
+
+/// User + system CPU seconds of this process, all threads (Linux `/proc/self/stat`, in clock ticks of
+/// 1/100 s, the USER_HZ of every mainstream Linux build). On a loaded machine a step's CPU time, unlike
+/// its wall time, does not count the time other processes held the cores.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// A GPT-2-small-shaped model (12 layers, 12 heads, d_model 768, MLP 3072: 32,936 edges) with random
@@ -202,8 +218,9 @@ fn step_flops(model: &Transformer, batch: usize, seq_len: usize) -> f64 {
 }
 
 /// The f32 matrix-multiply rate in GFLOP/s of the candle benchmarks' device: 1024 x 1024 by 1024 x 1024,
-/// best of 5 (the ceiling the candle steps are compared against).
-fn f32_matmul_peak() -> Result<f64> {
+/// best of 5 (the ceiling the candle steps are compared against); and the same 5 products' GFLOP per
+/// CPU-second of the process (`None` off Linux), the ceiling for the steps' per-CPU-second rate.
+fn f32_matmul_peak() -> Result<(f64, Option<f64>)> {
     let device = crate::backend::candle::device(bench_device())?;
     use crate::error::Error;
     let n = 1024;
@@ -216,6 +233,7 @@ fn f32_matmul_peak() -> Result<f64> {
     let mut best = f64::INFINITY;
     // One untimed product first (kernel load, thread pool start).
     a.matmul(&b).and_then(|c| c.sum_all()).map_err(fail)?;
+    let cpu_started = cpu_seconds();
     for _ in 0..5 {
         let started = Instant::now();
         let c = a.matmul(&b).map_err(fail)?;
@@ -224,7 +242,11 @@ fn f32_matmul_peak() -> Result<f64> {
             .map_err(fail)?;
         best = best.min(started.elapsed().as_secs_f64());
     }
-    Ok(2.0 * (n * n * n) as f64 / best / 1e9)
+    let flops = 2.0 * (n * n * n) as f64;
+    let cpu = cpu_started
+        .zip(cpu_seconds())
+        .map(|(a, b)| 5.0 * flops / (b - a) / 1e9);
+    Ok((flops / best / 1e9, cpu))
 }
 
 /// Resets the process's peak resident memory (Linux: `/proc/self/clear_refs`); false where unsupported.
@@ -309,19 +331,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if !args.skip_gpt2 {
         workloads.push(gpt2_workload(args)?);
     }
-    let peak = f32_matmul_peak()?;
+    let (peak, cpu_peak) = f32_matmul_peak()?;
     lines.push(String::new());
     lines.push(format!(
         "f32 matrix-multiply peak of the candle device ({:?}, 1024^3, best of 5): {peak:.1} GFLOP/s \
-         (ndarray-f64 rows are divided by it too, for scale)",
-        bench_device()
+         (ndarray-f64 rows are divided by it too, for scale); per CPU-second of this process: {}",
+        bench_device(),
+        cpu_peak.map_or("n/a".to_string(), |p| format!("{p:.1} GFLOP/s"))
     ));
     lines.push(String::new());
     lines.push(
-        "| workload | backend | ms/step | steps/s | speed vs ndarray-f64 | peak RSS MiB | GFLOP/s | % of f32 peak |"
+        "| workload | backend | ms/step | steps/s | speed vs ndarray-f64 | peak RSS MiB | GFLOP/s | % of f32 peak | CPU s/step | % of f32 peak per CPU-second |"
             .into(),
     );
-    lines.push("|---|---|---|---|---|---|---|---|".into());
+    lines.push("|---|---|---|---|---|---|---|---|---|---|".into());
     for workload in &workloads {
         let mut baseline = None;
         for (backend_name, make) in backends(&args.backends) {
@@ -330,7 +353,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
             let reset = reset_peak_memory();
             let mut backend = make(&workload.model, &workload.inputs)?;
-            let seconds = seconds_per_step(backend.as_mut(), workload)?;
+            let (seconds, cpu) = seconds_per_step(backend.as_mut(), workload)?;
             let name = backend.name();
             let memory = peak_memory_mib()
                 .filter(|_| reset)
@@ -346,6 +369,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             // reference restricts to non-zero dimensions.
             let dense = workload.model.residual_labels.is_none();
             let gflops = step_flops(&workload.model, batch, seq_len) / seconds / 1e9;
+            let flops = step_flops(&workload.model, batch, seq_len);
+            let cpu_share = match (cpu, cpu_peak) {
+                (Some(c), Some(p)) if dense && c > 0.0 => {
+                    format!("{:.1}%", 100.0 * flops / c / 1e9 / p)
+                }
+                _ => "-".to_string(),
+            };
+            let cpu = cpu.map_or("n/a".to_string(), |c| format!("{c:.2}"));
             let (gflops, share) = if dense {
                 (
                     format!("{gflops:.2}"),
@@ -355,7 +386,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 ("-".to_string(), "-".to_string())
             };
             lines.push(format!(
-                "| {} | {} | {:.3} | {:.1} | {} | {} | {} | {} |",
+                "| {} | {} | {:.3} | {:.1} | {} | {} | {} | {} | {} | {} |",
                 workload.name,
                 name,
                 seconds * 1e3,
@@ -363,7 +394,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 speed,
                 memory,
                 gflops,
-                share
+                share,
+                cpu,
+                cpu_share
             ));
             if let Some(bar) = &bar {
                 bar.inc(1);
