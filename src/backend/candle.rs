@@ -2,11 +2,13 @@
 //! candle's autograd (`Var` + `backward()`), in f32 or f64, on the CPU or (with `--features cuda`) a GPU.
 //!
 //! One generic code path serves every device, so the CPU tests cover the logic the CUDA build runs.
-//! The readers of a layer are vectorised: their inputs are one matrix product of the layer's mask block
-//! `[readers, writers]` with the stacked writer differences `[writers, B·S·D]`.
+//! The readers of a layer are vectorised: the heads' inputs are one matrix product of the layer's mask block
+//! `[3H, writers]` with the writer differences `[writers, B·S·D]`, and every head of a layer runs in
+//! batched products (`[2H]` q/k and `[H]` v projections, `[H·B]` attention). Each LayerNorm's gain and
+//! bias are folded into the projection it feeds, so autograd keeps only the centred input per reader.
 
 use candle_core::{DType, Device, Tensor, Var, D};
-use ndarray::{Array2, Array3, Array4, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};
 
 use crate::ablation::Ablation;
 use crate::backend::{AttributionBackend, Backend, Lambdas, StepRequest, StepResult};
@@ -62,33 +64,30 @@ pub fn device(choice: CandleDevice) -> Result<Device> {
     }
 }
 
-/// A LayerNorm's parameters on the device.
+/// A reader's projection with its LayerNorm folded in: `LN(x)·W + b = n(x)·(diag(γ)·W) + (β·W + b)` with
+/// `n(x) = (x − mean) / sqrt(var + ε)`, so the scaled and shifted copy of every reader input is never built.
 #[derive(Debug, Clone)]
-struct Norm {
-    scale: Tensor,
-    shift: Tensor,
-    epsilon: f64,
-}
-
-#[derive(Debug, Clone)]
-struct Head {
-    w_query: Tensor,
-    b_query: Tensor,
-    w_key: Tensor,
-    b_key: Tensor,
-    w_value: Tensor,
-    b_value: Tensor,
-    w_output: Tensor,
-    b_output: Tensor,
+struct Projection {
+    /// `[readers, D, width]` (or `[D, width]` for a single reader).
+    weight: Tensor,
+    /// `[readers, 1, width]` (or `[width]`).
+    bias: Tensor,
+    /// The LayerNorm's ε; `None` when the reader has no LayerNorm.
+    epsilon: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
 struct Layer {
-    ln_attention: Option<Norm>,
-    heads: Vec<Head>,
-    ln_mlp: Option<Norm>,
-    w_in: Tensor,
-    b_in: Tensor,
+    /// Query and key projections of every head, `[2H, D, key]` (q of every head, then k).
+    query_key: Projection,
+    /// Value projections, `[H, D, value]`.
+    value: Projection,
+    /// Output projections `[H, value, D]`.
+    w_output: Tensor,
+    /// `[H, 1, D]`.
+    b_output: Tensor,
+    /// MLP input projection `[D, hidden]`.
+    mlp_in: Projection,
     w_out: Tensor,
     b_out: Tensor,
     /// Edge indices of the layer's head readers, `[3H · writers]`: q of every head, then k, then v.
@@ -107,8 +106,8 @@ pub struct CandleBackend {
     num_heads: usize,
     token_embedding: Tensor,
     position_embedding: Tensor,
-    ln_final: Option<Norm>,
-    readout: Tensor,
+    /// The readout with `ln_f` folded in, `[D, outputs]`.
+    readout: Projection,
     output_kind: OutputKind,
     output_edges: Tensor,
     attention_scale: f64,
@@ -247,42 +246,83 @@ impl CandleBackend {
                 &device,
             )
         };
-        let upload1 = |a: &ndarray::Array1<f64>| {
+        let upload1 = |a: &Array1<f64>| {
             Tensor::from_slice(a.as_slice().unwrap(), a.len(), &device)
                 .and_then(|t| t.to_dtype(dtype))
                 .ce()
         };
-        let norm = |n: &Option<LayerNorm>| -> Result<Option<Norm>> {
-            n.as_ref()
-                .map(|n| {
-                    Ok(Norm {
-                        scale: upload1(&n.scale)?,
-                        shift: upload1(&n.shift)?,
-                        epsilon: n.epsilon,
-                    })
-                })
-                .transpose()
+        let single = |norm: Option<&LayerNorm>, w: &Array2<f64>, b: &Array1<f64>| {
+            let (w, b) = fold(norm, w, b, w.ncols());
+            Ok::<_, Error>(Projection {
+                weight: upload2(&w)?,
+                bias: upload1(&b)?,
+                epsilon: norm.map(|n| n.epsilon),
+            })
         };
         let indices = |edges: Vec<u32>| Tensor::from_vec(edges.clone(), edges.len(), &device).ce();
         let num_heads = model.num_heads();
+        let d = model.d_model();
         let mut layers = Vec::with_capacity(model.num_layers());
         for (l, layer) in model.layers.iter().enumerate() {
-            let heads = layer
+            let key = layer
+                .heads
+                .iter()
+                .map(|h| h.w_query.ncols())
+                .max()
+                .unwrap_or(0);
+            let value = layer
+                .heads
+                .iter()
+                .map(|h| h.w_value.ncols())
+                .max()
+                .unwrap_or(0);
+            let ln = layer.ln_attention.as_ref();
+            let batched = |parts: Vec<(Array2<f64>, Array1<f64>)>| -> Result<Projection> {
+                let (weights, biases): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+                let biases: Vec<Array2<f64>> =
+                    biases.into_iter().map(|b| b.insert_axis(Axis(0))).collect();
+                Ok(Projection {
+                    weight: upload_stack(&weights, dtype, &device)?,
+                    bias: upload_stack(&biases, dtype, &device)?,
+                    epsilon: ln.map(|n| n.epsilon),
+                })
+            };
+            let query_key = batched(
+                layer
+                    .heads
+                    .iter()
+                    .map(|h| fold(ln, &h.w_query, &h.b_query, key))
+                    .chain(
+                        layer
+                            .heads
+                            .iter()
+                            .map(|h| fold(ln, &h.w_key, &h.b_key, key)),
+                    )
+                    .collect(),
+            )?;
+            let value_projection = batched(
+                layer
+                    .heads
+                    .iter()
+                    .map(|h| fold(ln, &h.w_value, &h.b_value, value))
+                    .collect(),
+            )?;
+            // Zero rows for padded value columns: they multiply exact zeros.
+            let outputs: Vec<Array2<f64>> = layer
                 .heads
                 .iter()
                 .map(|h| {
-                    Ok(Head {
-                        w_query: upload2(&h.w_query)?,
-                        b_query: upload1(&h.b_query)?,
-                        w_key: upload2(&h.w_key)?,
-                        b_key: upload1(&h.b_key)?,
-                        w_value: upload2(&h.w_value)?,
-                        b_value: upload1(&h.b_value)?,
-                        w_output: upload2(&h.w_output)?,
-                        b_output: upload1(&h.b_output)?,
-                    })
+                    let mut w = Array2::zeros((value, d));
+                    w.slice_mut(s![..h.w_output.nrows(), ..])
+                        .assign(&h.w_output);
+                    w
                 })
-                .collect::<Result<Vec<_>>>()?;
+                .collect();
+            let output_biases: Vec<Array2<f64>> = layer
+                .heads
+                .iter()
+                .map(|h| h.b_output.clone().insert_axis(Axis(0)))
+                .collect();
             let mut head_edges = Vec::new();
             for input in [HeadInput::Query, HeadInput::Key, HeadInput::Value] {
                 for h in 0..num_heads {
@@ -296,11 +336,11 @@ impl CandleBackend {
                 .map(|&e| e as u32)
                 .collect();
             layers.push(Layer {
-                ln_attention: norm(&layer.ln_attention)?,
-                heads,
-                ln_mlp: norm(&layer.ln_mlp)?,
-                w_in: upload2(&layer.mlp.w_in)?,
-                b_in: upload1(&layer.mlp.b_in)?,
+                query_key,
+                value: value_projection,
+                w_output: upload_stack(&outputs, dtype, &device)?,
+                b_output: upload_stack(&output_biases, dtype, &device)?,
+                mlp_in: single(layer.ln_mlp.as_ref(), &layer.mlp.w_in, &layer.mlp.b_in)?,
                 w_out: upload2(&layer.mlp.w_out)?,
                 b_out: upload1(&layer.mlp.b_out)?,
                 head_edges: indices(head_edges)?,
@@ -308,6 +348,7 @@ impl CandleBackend {
             });
         }
         let readout_matrix = model.readout.output_matrix(model.d_model());
+        let no_bias = Array1::zeros(readout_matrix.ncols());
         let output_edges = graph
             .edges_into(graph.output_reader())
             .iter()
@@ -316,8 +357,7 @@ impl CandleBackend {
         Ok(Self {
             token_embedding: upload2(&model.token_embedding)?,
             position_embedding: upload2(&model.position_embedding)?,
-            ln_final: norm(&model.ln_final)?,
-            readout: upload2(&readout_matrix)?,
+            readout: single(model.ln_final.as_ref(), &readout_matrix, &no_bias)?,
             output_kind: model.output_kind(),
             output_edges: indices(output_edges)?,
             attention_scale: model.attention_scale,
@@ -355,6 +395,7 @@ impl CandleBackend {
         let (b, s) = (batch.len(), self.clean.ncols());
         let d = self.token_embedding.dim(1).ce()?;
         let m = b * s;
+        let h_count = self.num_heads;
         let ids: Vec<u32> = batch
             .iter()
             .flat_map(|&n| {
@@ -387,33 +428,27 @@ impl CandleBackend {
                 )?)
             }
         };
-        let ablated_of = |w: usize| -> Result<Option<Tensor>> {
-            ablated.as_ref().map(|a| a.get(w).ce()).transpose()
+        // The differences Δ_w = X_w − X̃_w = ζ_w (f_w − X̃_w) of the writers `first..first + count`, from
+        // their clean outputs `[count, M, D]`, as one `[count, M·D]` group of the outbox.
+        let deltas_of = |first: usize, clean: Tensor| -> Result<Tensor> {
+            let count = clean.dim(0).ce()?;
+            let zeta = node_z
+                .narrow(0, first, count)
+                .and_then(|z| z.reshape((count, 1, 1)))
+                .ce()?;
+            let difference = match &ablated {
+                None => clean,
+                Some(a) => (clean - a.narrow(0, first, count).ce()?).ce()?,
+            };
+            difference
+                .broadcast_mul(&zeta)
+                .and_then(|x| x.reshape((count, m * d)))
+                .ce()
         };
-        // X_w = ζ f_w + (1 − ζ) X̃_w, and the difference X_w − X̃_w the readers mix.
-        let write = |w: usize, clean: Tensor| -> Result<(Tensor, Tensor)> {
-            let zeta = node_z.narrow(0, w, 1).ce()?;
-            match ablated_of(w)? {
-                None => {
-                    let state = clean.broadcast_mul(&zeta).ce()?;
-                    Ok((state.clone(), state))
-                }
-                Some(corrupt) => {
-                    let delta = (clean - &corrupt)
-                        .and_then(|x| x.broadcast_mul(&zeta))
-                        .ce()?;
-                    Ok(((&corrupt + &delta).ce()?, delta))
-                }
-            }
-        };
-        let mut deltas: Vec<Tensor> = Vec::new();
-        let push = |w: usize, clean: Tensor, deltas: &mut Vec<Tensor>| -> Result<()> {
-            let (_, delta) = write(w, clean)?;
-            deltas.push(delta.reshape(m * d).ce()?);
-            Ok(())
-        };
-        push(0, token, &mut deltas)?;
-        push(1, positions, &mut deltas)?;
+        // The outbox: the writers' Δ in writer order, kept as the groups they were computed in (the two
+        // embeddings, then per layer its heads and its MLP), so no read copies all of it more than once.
+        let embeddings = Tensor::stack(&[token, positions], 0).ce()?;
+        let mut groups: Vec<Tensor> = vec![deltas_of(0, embeddings)?];
         // Σ_w X̃_w over the first n writers (what an all-ablated reader sees).
         // Running sums of the ablated states, built once per forward rather than once per read.
         let ablated_prefix: Option<Vec<Tensor>> = match &ablated {
@@ -431,17 +466,35 @@ impl CandleBackend {
                 Some(sums)
             }
         };
-        let prefix_ablated = |n: usize| -> Result<Option<Tensor>> {
-            Ok(ablated_prefix.as_ref().map(|sums| sums[n - 1].clone()))
-        };
-        let read = |edges: &Tensor, readers: usize, deltas: &[Tensor]| -> Result<Tensor> {
-            let n = deltas.len();
+        // in_r = Ã_r + Σ_w z_{w→r} Δ_w for `readers` readers whose edges (in writer order) are `edges`:
+        // `[readers, M, D]`.
+        let read = |edges: &Tensor, readers: usize, groups: &[Tensor]| -> Result<Tensor> {
+            let n: usize = groups.iter().map(|g| g.dims()[0]).sum();
             let block = edge_z
                 .index_select(edges, 0)
                 .and_then(|z| z.reshape((readers, n)))
                 .ce()?;
-            let stacked = Tensor::stack(deltas, 0).ce()?;
-            let mut mixed = block.matmul(&stacked).ce()?;
+            let mut mixed = if readers == 1 {
+                // One reader: a sum of one product per group, so the outbox is not copied into a stack.
+                let mut offset = 0;
+                let mut sum: Option<Tensor> = None;
+                for group in groups {
+                    let count = group.dims()[0];
+                    let part = block
+                        .narrow(1, offset, count)
+                        .and_then(|z| z.contiguous())
+                        .and_then(|z| z.matmul(group))
+                        .ce()?;
+                    sum = Some(match sum {
+                        None => part,
+                        Some(total) => (total + part).ce()?,
+                    });
+                    offset += count;
+                }
+                sum.expect("the embeddings group is always there")
+            } else {
+                block.matmul(&Tensor::cat(groups, 0).ce()?).ce()?
+            };
             if let Some((epsilon, fixed)) = probe {
                 let probe_block = epsilon
                     .index_select(edges, 0)
@@ -451,67 +504,73 @@ impl CandleBackend {
                 mixed = (mixed + probe_block.matmul(&fixed).ce()?).ce()?;
             }
             let mixed = mixed.reshape((readers, m, d)).ce()?;
-            match prefix_ablated(n)? {
+            match &ablated_prefix {
                 None => Ok(mixed),
-                Some(base) => mixed.broadcast_add(&base).ce(),
+                Some(sums) => mixed.broadcast_add(&sums[n - 1]).ce(),
             }
         };
-        let h_count = self.num_heads;
+        let causal_mask = if self.causal {
+            let mask: Vec<f64> = (0..s * s)
+                .map(|i| if i % s > i / s { MASKED_LOGIT } else { 0.0 })
+                .collect();
+            Some(tensor(&mask, (s, s), self.dtype, &self.device)?)
+        } else {
+            None
+        };
         for (l, layer) in self.layers.iter().enumerate() {
-            let inputs = read(&layer.head_edges, 3 * h_count, &deltas)?;
-            let mut head_outputs = Vec::with_capacity(h_count);
-            for (h, head) in layer.heads.iter().enumerate() {
-                let stream = |k: usize| -> Result<Tensor> {
-                    let x = inputs.get(k * h_count + h).ce()?;
-                    match &layer.ln_attention {
-                        Some(norm) => layer_norm(&x, norm),
-                        None => Ok(x),
-                    }
-                };
-                let q = linear(&stream(0)?, &head.w_query, &head.b_query)?;
-                let k = linear(&stream(1)?, &head.w_key, &head.b_key)?;
-                let v = linear(&stream(2)?, &head.w_value, &head.b_value)?;
-                let (dk, dv) = (q.dim(1).ce()?, v.dim(1).ce()?);
-                let q = q.reshape((b, s, dk)).ce()?;
-                let k = k.reshape((b, s, dk)).ce()?;
-                let v = v.reshape((b, s, dv)).ce()?;
-                let mut logits = q
-                    .matmul(&k.transpose(1, 2).and_then(|t| t.contiguous()).ce()?)
-                    .and_then(|x| x.affine(self.attention_scale, 0.0))
-                    .ce()?;
-                if self.causal {
-                    let mask: Vec<f64> = (0..s * s)
-                        .map(|i| if i % s > i / s { MASKED_LOGIT } else { 0.0 })
-                        .collect();
-                    let mask = tensor(&mask, (s, s), self.dtype, &self.device)?;
-                    logits = logits.broadcast_add(&mask).ce()?;
-                }
-                let probs = softmax_last(&logits)?;
-                let mixed = probs.matmul(&v).and_then(|x| x.reshape((m, dv))).ce()?;
-                head_outputs.push(linear(&mixed, &head.w_output, &head.b_output)?);
+            // Every head of the layer at once: q and k inputs `[2H, M, D]`, v inputs `[H, M, D]`.
+            let inputs = read(&layer.head_edges, 3 * h_count, &groups)?;
+            let query_key = inputs
+                .narrow(0, 0, 2 * h_count)
+                .ce()
+                .and_then(|x| project(&x, &layer.query_key))?;
+            let value = inputs
+                .narrow(0, 2 * h_count, h_count)
+                .ce()
+                .and_then(|x| project(&x, &layer.value))?;
+            let (dk, dv) = (query_key.dim(2).ce()?, value.dim(2).ce()?);
+            let q = query_key
+                .narrow(0, 0, h_count)
+                .and_then(|q| q.reshape((h_count * b, s, dk)))
+                .ce()?;
+            let k = query_key
+                .narrow(0, h_count, h_count)
+                .and_then(|k| k.reshape((h_count * b, s, dk)))
+                .and_then(|k| k.transpose(1, 2))
+                .and_then(|k| k.contiguous())
+                .ce()?;
+            let v = value.reshape((h_count * b, s, dv)).ce()?;
+            let mut logits = q
+                .matmul(&k)
+                .and_then(|x| x.affine(self.attention_scale, 0.0))
+                .ce()?;
+            if let Some(mask) = &causal_mask {
+                logits = logits.broadcast_add(mask).ce()?;
             }
-            for (h, out) in head_outputs.into_iter().enumerate() {
-                push(self.graph.head_writer(l, h), out, &mut deltas)?;
-            }
-            let x = read(&layer.mlp_edges, 1, &deltas)?.get(0).ce()?;
-            let x = match &layer.ln_mlp {
-                Some(norm) => layer_norm(&x, norm)?,
-                None => x,
-            };
-            let hidden = activation(&linear(&x, &layer.w_in, &layer.b_in)?, self.activation)?;
-            let out = linear(&hidden, &layer.w_out, &layer.b_out)?;
-            push(self.graph.mlp_writer(l), out, &mut deltas)?;
+            let probs = softmax_last(&logits)?;
+            let outputs = probs
+                .matmul(&v)
+                .and_then(|x| x.reshape((h_count, m, dv)))
+                .and_then(|x| x.matmul(&layer.w_output))
+                .and_then(|x| x.broadcast_add(&layer.b_output))
+                .ce()?;
+            groups.push(deltas_of(self.graph.head_writer(l, 0), outputs)?);
+            let x = read(&layer.mlp_edges, 1, &groups)?.get(0).ce()?;
+            let hidden = activation(&project(&x, &layer.mlp_in)?, self.activation)?;
+            let out = linear(&hidden, &layer.w_out, &layer.b_out)?
+                .unsqueeze(0)
+                .ce()?;
+            groups.push(deltas_of(self.graph.mlp_writer(l), out)?);
         }
-        let x = read(&self.output_edges, 1, &deltas)?.get(0).ce()?;
-        let x = match &self.ln_final {
-            Some(norm) => layer_norm(&x, norm)?,
-            None => x,
-        };
-        let outputs = self.readout.dim(1).ce()?;
-        let output = x
-            .matmul(&self.readout)
-            .and_then(|y| y.reshape((b, s, outputs)))
-            .ce()?;
+        let x = read(&self.output_edges, 1, &groups)?.get(0).ce()?;
+        let outputs = self.readout.weight.dim(1).ce()?;
+        let output = project(&x, &self.readout)?.reshape((b, s, outputs)).ce()?;
+        let mut deltas = Vec::new();
+        for group in &groups {
+            for i in 0..group.dims()[0] {
+                deltas.push(group.get(i).ce()?);
+            }
+        }
         Ok((output, deltas))
     }
 
@@ -627,21 +686,61 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     x.matmul(w).and_then(|y| y.broadcast_add(b)).ce()
 }
 
-/// LayerNorm over the last dimension with the biased variance, as the reference.
-fn layer_norm(x: &Tensor, norm: &Norm) -> Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1).ce()?;
-    let centred = x.broadcast_sub(&mean).ce()?;
-    let variance = centred.sqr().and_then(|c| c.mean_keepdim(D::Minus1)).ce()?;
-    let inv_std = variance
-        .affine(1.0, norm.epsilon)
-        .and_then(|v| v.sqrt())
-        .and_then(|v| v.recip())
-        .ce()?;
-    centred
-        .broadcast_mul(&inv_std)
-        .and_then(|x| x.broadcast_mul(&norm.scale))
-        .and_then(|x| x.broadcast_add(&norm.shift))
-        .ce()
+/// `(diag(γ)·W, β·W + b)` for a reader with LayerNorm `norm`, else `(W, b)` (see [`Projection`]), with `W`
+/// zero-padded to `width` columns (a zero column adds exact zeros, so heads of unequal size batch together).
+fn fold(
+    norm: Option<&LayerNorm>,
+    weight: &Array2<f64>,
+    bias: &Array1<f64>,
+    width: usize,
+) -> (Array2<f64>, Array1<f64>) {
+    let (rows, cols) = weight.dim();
+    let mut w = Array2::zeros((rows, width));
+    let mut b = Array1::zeros(width);
+    w.slice_mut(s![.., ..cols]).assign(weight);
+    b.slice_mut(s![..cols]).assign(bias);
+    if let Some(norm) = norm {
+        b.slice_mut(s![..cols])
+            .scaled_add(1.0, &norm.shift.dot(weight));
+        for (mut row, &g) in w.rows_mut().into_iter().zip(&norm.scale) {
+            row *= g;
+        }
+    }
+    (w, b)
+}
+
+/// Uploads several `[rows, cols]` matrices as one `[count, rows, cols]` tensor.
+fn upload_stack(matrices: &[Array2<f64>], dtype: DType, device: &Device) -> Result<Tensor> {
+    let (rows, cols) = matrices[0].dim();
+    let data: Vec<f64> = matrices
+        .iter()
+        .flat_map(|m| m.as_standard_layout().iter().copied().collect::<Vec<_>>())
+        .collect();
+    tensor(&data, (matrices.len(), rows, cols), dtype, device)
+}
+
+/// `n(x)·W + b` (see [`Projection`]) for `x` `[readers, M, D]` (or `[M, D]`). The row scaling by `1/σ`
+/// commutes with the product, so it is applied to the narrow `[M, width]` result instead of to `x`.
+fn project(x: &Tensor, projection: &Projection) -> Result<Tensor> {
+    let product = match projection.epsilon {
+        None => x.matmul(&projection.weight).ce()?,
+        Some(epsilon) => {
+            let mean = x.mean_keepdim(D::Minus1).ce()?;
+            let centred = x.broadcast_sub(&mean).ce()?;
+            let inv_std = centred
+                .sqr()
+                .and_then(|c| c.mean_keepdim(D::Minus1))
+                .and_then(|v| v.affine(1.0, epsilon))
+                .and_then(|v| v.sqrt())
+                .and_then(|v| v.recip())
+                .ce()?;
+            centred
+                .matmul(&projection.weight)
+                .and_then(|y| y.broadcast_mul(&inv_std))
+                .ce()?
+        }
+    };
+    product.broadcast_add(&projection.bias).ce()
 }
 
 /// ReLU with derivative 0 at 0 (torch's and the reference's convention; candle's own relu passes 1 there,

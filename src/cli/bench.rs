@@ -35,17 +35,23 @@ pub struct BenchArgs {
     /// Steps timed on the GPT-2-small-sized random model (at least 1).
     #[arg(long, default_value_t = 3, allow_negative_numbers = true, value_parser = parse_count)]
     pub gpt2_steps: usize,
-    /// Sequences in the GPT-2-sized task (each step uses all of them; at least 1). The issue's setting is
-    /// `--gpt2-batch 8 --gpt2-seq-len 16`; the default stays small because at 8 x 16 the ndarray reference
-    /// peaked above 9 GB and was killed for memory on a shared 23 GB machine.
-    #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = parse_count)]
+    /// Sequences in the GPT-2-sized task (each step uses all of them; at least 1).
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = parse_count)]
     pub gpt2_batch: usize,
     /// Sequence length of the GPT-2-sized task, BOS included (at least 1).
-    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true, value_parser = parse_count)]
     pub gpt2_seq_len: usize,
     /// Skip the GPT-2-sized model (it needs about a minute on 2 cores).
     #[arg(long)]
     pub skip_gpt2: bool,
+    /// Time only this backend (repeatable; default: all). The peak-memory column is the process's peak
+    /// since the row started, which includes heap the allocator kept from earlier rows: for one
+    /// backend's own peak, run it alone (`--backend candle-f32 --skip-methods`).
+    #[arg(long = "backend", value_parser = ["ndarray-f64", "candle-f64", "candle-f32"])]
+    pub backends: Vec<String>,
+    /// Skip the circuit-method table (ACDC, EAP), which runs the ndarray reference on every model.
+    #[arg(long)]
+    pub skip_methods: bool,
 }
 
 /// One timed workload: a model, its data, and how many steps to run.
@@ -98,16 +104,20 @@ fn candle(model: &Transformer, inputs: &Array2<usize>, dtype: DType) -> Result<B
 }
 
 /// Every backend compiled into this binary, the ndarray reference first (the baseline).
-fn backends() -> Vec<(&'static str, MakeBackend)> {
-    vec![
+fn backends(chosen: &[String]) -> Vec<(&'static str, MakeBackend)> {
+    let all = [
         ("ndarray-f64", ndarray_backend as MakeBackend),
         ("candle-f64", candle_f64 as MakeBackend),
         ("candle-f32", candle_f32 as MakeBackend),
-    ]
+    ];
+    all.into_iter()
+        .filter(|(name, _)| chosen.is_empty() || chosen.iter().any(|c| c == name))
+        .collect()
 }
 
-/// Seconds per step of `config.steps` steps (after one untimed warm-up run of 2 steps).
-fn seconds_per_step(backend: &mut dyn Backend, workload: &Workload) -> Result<f64> {
+/// Wall seconds and process CPU seconds (`None` off Linux) per step of `config.steps` steps (after one
+/// untimed warm-up run of 2 steps).
+fn seconds_per_step(backend: &mut dyn Backend, workload: &Workload) -> Result<(f64, Option<f64>)> {
     let layout = ParameterLayout::new(workload.model.num_layers(), workload.model.num_heads())?;
     let examples = workload.inputs.nrows();
     let warm_up = PruneConfig {
@@ -117,9 +127,24 @@ fn seconds_per_step(backend: &mut dyn Backend, workload: &Workload) -> Result<f6
         ..workload.config.clone()
     };
     train(backend, &layout, examples, &warm_up, &mut |_| {})?;
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), cpu_seconds());
     train(backend, &layout, examples, &workload.config, &mut |_| {})?;
-    Ok(started.elapsed().as_secs_f64() / workload.config.steps as f64)
+    let steps = workload.config.steps as f64;
+    let cpu = cpu_started.zip(cpu_seconds()).map(|(a, b)| (b - a) / steps);
+    Ok((started.elapsed().as_secs_f64() / steps, cpu))
+}
+
+/// User + system CPU seconds of this process, all threads (Linux `/proc/self/stat`, in clock ticks of
+/// 1/100 s, the USER_HZ of every mainstream Linux build). On a loaded machine a step's CPU time, unlike
+/// its wall time, does not count the time other processes held the cores.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// A GPT-2-small-shaped model (12 layers, 12 heads, d_model 768, MLP 3072: 32,936 edges) with random
@@ -193,8 +218,9 @@ fn step_flops(model: &Transformer, batch: usize, seq_len: usize) -> f64 {
 }
 
 /// The f32 matrix-multiply rate in GFLOP/s of the candle benchmarks' device: 1024 x 1024 by 1024 x 1024,
-/// best of 5 (the ceiling the candle steps are compared against).
-fn f32_matmul_peak() -> Result<f64> {
+/// best of 5 (the ceiling the candle steps are compared against); and the same 5 products' GFLOP per
+/// CPU-second of the process (`None` off Linux), the ceiling for the steps' per-CPU-second rate.
+fn f32_matmul_peak() -> Result<(f64, Option<f64>)> {
     let device = crate::backend::candle::device(bench_device())?;
     use crate::error::Error;
     let n = 1024;
@@ -207,6 +233,7 @@ fn f32_matmul_peak() -> Result<f64> {
     let mut best = f64::INFINITY;
     // One untimed product first (kernel load, thread pool start).
     a.matmul(&b).and_then(|c| c.sum_all()).map_err(fail)?;
+    let cpu_started = cpu_seconds();
     for _ in 0..5 {
         let started = Instant::now();
         let c = a.matmul(&b).map_err(fail)?;
@@ -215,7 +242,11 @@ fn f32_matmul_peak() -> Result<f64> {
             .map_err(fail)?;
         best = best.min(started.elapsed().as_secs_f64());
     }
-    Ok(2.0 * (n * n * n) as f64 / best / 1e9)
+    let flops = 2.0 * (n * n * n) as f64;
+    let cpu = cpu_started
+        .zip(cpu_seconds())
+        .map(|(a, b)| 5.0 * flops / (b - a) / 1e9);
+    Ok((flops / best / 1e9, cpu))
 }
 
 /// Resets the process's peak resident memory (Linux: `/proc/self/clear_refs`); false where unsupported.
@@ -246,7 +277,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reverse.task.model.num_heads(),
     )?;
     let workloads_timed = 1 + usize::from(!args.skip_gpt2);
-    let total = args.reverse_runs + workloads_timed * backends().len();
+    let total = args.reverse_runs + workloads_timed * backends(&args.backends).len();
     let bar = super::progress_bar(
         total as u64,
         "{bar:30} {pos}/{len} timings [{elapsed_precise}] {msg}",
@@ -300,39 +331,52 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if !args.skip_gpt2 {
         workloads.push(gpt2_workload(args)?);
     }
-    let peak = f32_matmul_peak()?;
+    let (peak, cpu_peak) = f32_matmul_peak()?;
     lines.push(String::new());
     lines.push(format!(
         "f32 matrix-multiply peak of the candle device ({:?}, 1024^3, best of 5): {peak:.1} GFLOP/s \
-         (ndarray-f64 rows are divided by it too, for scale)",
-        bench_device()
+         (ndarray-f64 rows are divided by it too, for scale); per CPU-second of this process: {}",
+        bench_device(),
+        cpu_peak.map_or("n/a".to_string(), |p| format!("{p:.1} GFLOP/s"))
     ));
     lines.push(String::new());
     lines.push(
-        "| workload | backend | ms/step | steps/s | speed vs ndarray-f64 | peak RSS MiB | GFLOP/s | % of f32 peak |"
+        "| workload | backend | ms/step | steps/s | speed vs ndarray-f64 | peak RSS MiB | GFLOP/s | % of f32 peak | CPU s/step | % of f32 peak per CPU-second |"
             .into(),
     );
-    lines.push("|---|---|---|---|---|---|---|---|".into());
+    lines.push("|---|---|---|---|---|---|---|---|---|---|".into());
     for workload in &workloads {
         let mut baseline = None;
-        for (backend_name, make) in backends() {
+        for (backend_name, make) in backends(&args.backends) {
             if let Some(bar) = &bar {
                 bar.set_message(format!("{backend_name} on {}", workload.name));
             }
             let reset = reset_peak_memory();
             let mut backend = make(&workload.model, &workload.inputs)?;
-            let seconds = seconds_per_step(backend.as_mut(), workload)?;
+            let (seconds, cpu) = seconds_per_step(backend.as_mut(), workload)?;
             let name = backend.name();
             let memory = peak_memory_mib()
                 .filter(|_| reset)
                 .map_or("n/a".to_string(), |m| format!("{m:.0}"));
             drop(backend);
-            let base = *baseline.get_or_insert(seconds);
+            if backend_name == "ndarray-f64" {
+                baseline = Some(seconds);
+            }
+            // Without the ndarray row (`--backend`) there is nothing to divide by.
+            let speed = baseline.map_or("-".to_string(), |base| format!("{:.2}x", base / seconds));
             let (batch, seq_len) = workload.inputs.dim();
             // Dense FLOPs mean nothing for compiled (sparse, labelled) models, whose products the
             // reference restricts to non-zero dimensions.
             let dense = workload.model.residual_labels.is_none();
             let gflops = step_flops(&workload.model, batch, seq_len) / seconds / 1e9;
+            let flops = step_flops(&workload.model, batch, seq_len);
+            let cpu_share = match (cpu, cpu_peak) {
+                (Some(c), Some(p)) if dense && c > 0.0 => {
+                    format!("{:.1}%", 100.0 * flops / c / 1e9 / p)
+                }
+                _ => "-".to_string(),
+            };
+            let cpu = cpu.map_or("n/a".to_string(), |c| format!("{c:.2}"));
             let (gflops, share) = if dense {
                 (
                     format!("{gflops:.2}"),
@@ -342,15 +386,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 ("-".to_string(), "-".to_string())
             };
             lines.push(format!(
-                "| {} | {} | {:.3} | {:.1} | {:.2}x | {} | {} | {} |",
+                "| {} | {} | {:.3} | {:.1} | {} | {} | {} | {} | {} | {} |",
                 workload.name,
                 name,
                 seconds * 1e3,
                 1.0 / seconds,
-                base / seconds,
+                speed,
                 memory,
                 gflops,
-                share
+                share,
+                cpu,
+                cpu_share
             ));
             if let Some(bar) = &bar {
                 bar.inc(1);
@@ -360,8 +406,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(bar) = &bar {
         bar.set_message("circuit methods");
     }
-    let gpt2 = workloads.get(1);
-    lines.extend(method_lines(gpt2)?);
+    if !args.skip_methods {
+        lines.extend(method_lines(workloads.get(1))?);
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -497,7 +497,9 @@ impl MaskedForward {
         }
         for (e, (edge, slot)) in core.graph.edges().iter().zip(out.iter_mut()).enumerate() {
             let (grad, delta) = (&ws.grad_input[edge.reader], &deltas.deltas[edge.writer]);
-            *slot = core.plan.edge_pairs[e]
+            *slot = core
+                .plan
+                .edge_pairs(e)
                 .iter()
                 .map(|&(pr, pw)| grad.row(pr).dot(&delta.row(pw)))
                 .sum();

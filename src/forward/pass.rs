@@ -86,7 +86,7 @@ impl Core {
                 continue;
             }
             let delta = &ws.delta[w];
-            for &(pr, pw) in &self.plan.edge_pairs[e] {
+            for &(pr, pw) in self.plan.edge_pairs(e) {
                 let source = delta.row(pw);
                 let mut target = input.row_mut(pr);
                 let target = target.as_slice_mut().expect("standard layout");
@@ -235,7 +235,7 @@ impl Core {
         let grad_input = &ws.grad_input[reader];
         for &e in self.graph.edges_into(reader) {
             let w = self.graph.edges()[e].writer;
-            let pairs = &self.plan.edge_pairs[e];
+            let pairs = self.plan.edge_pairs(e);
             if pairs.is_empty() {
                 continue;
             }

@@ -6,6 +6,8 @@
 //! Dropping those dimensions therefore changes no result beyond summation order, and it makes
 //! the per-step cost scale with the dimensions actually used. Dense (GPT-2-like) models keep every dimension.
 
+use std::collections::HashMap;
+
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::graph::{EdgeGraph, Reader, Writer};
@@ -51,8 +53,12 @@ pub(crate) struct Plan {
     pub writer_dims: Vec<Vec<usize>>,
     /// Residual dimensions each reader reads, sorted.
     pub reader_dims: Vec<Vec<usize>>,
-    /// Per edge: (position in reader dims, position in writer dims) for every shared dimension.
-    pub edge_pairs: Vec<Vec<(usize, usize)>>,
+    /// Per edge: an index into `pair_lists`.
+    edge_pairs: Vec<usize>,
+    /// (position in reader dims, position in writer dims) for every shared dimension, one list per
+    /// distinct (reader dims, writer dims) pair: a dense model would otherwise hold one identical
+    /// list per edge (32,936 copies of 768 pairs, 400 MB at GPT-2 small).
+    pair_lists: Vec<Vec<(usize, usize)>>,
     /// `[layer][head]`.
     pub heads: Vec<Vec<HeadPlan>>,
     /// `[layer]`.
@@ -67,11 +73,20 @@ impl Plan {
         let (writer_dims, reader_dims) = Plan::supports(model, graph);
         let output_matrix = model.readout.output_matrix(model.d_model());
 
+        let mut pair_lists = Vec::new();
+        let mut list_of: HashMap<(&[usize], &[usize]), usize> = HashMap::new();
         let edge_pairs = graph
             .edges()
             .iter()
-            .map(|edge| shared_positions(&reader_dims[edge.reader], &writer_dims[edge.writer]))
+            .map(|edge| {
+                let (r, w) = (&reader_dims[edge.reader][..], &writer_dims[edge.writer][..]);
+                *list_of.entry((r, w)).or_insert_with(|| {
+                    pair_lists.push(shared_positions(r, w));
+                    pair_lists.len() - 1
+                })
+            })
             .collect();
+        drop(list_of);
 
         // A reader's projection on its read dimensions, keeping only the output columns `width`
         // (`None`: all of them).
@@ -148,6 +163,7 @@ impl Plan {
             writer_dims,
             reader_dims,
             edge_pairs,
+            pair_lists,
             heads,
             mlps,
             output,
@@ -156,6 +172,11 @@ impl Plan {
 }
 
 impl Plan {
+    /// (position in reader dims, position in writer dims) of every dimension edge `e` carries.
+    pub fn edge_pairs(&self, e: usize) -> &[(usize, usize)] {
+        &self.pair_lists[self.edge_pairs[e]]
+    }
+
     /// The residual dimensions each writer can write and each reader reads (the plan's supports,
     /// without restricting any weight).
     pub fn supports(model: &Transformer, graph: &EdgeGraph) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
