@@ -212,6 +212,10 @@ pub struct HarderTruthArgs {
     /// Write the Markdown here (default: standard output).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Programs worked on at once, one thread each (default: the machine's cores). Rows come out
+    /// in program order whatever the count: each program's work is seeded and independent.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 /// Runs `edgeprune harder-truth`.
@@ -243,22 +247,61 @@ pub fn run_harder_truth(args: &HarderTruthArgs) -> Result<()> {
         programs.len() as u64,
         "{bar:30} {pos}/{len} {msg} [{elapsed_precise}]",
     );
-    let mut rows = Vec::new();
-    let mut compressions = Vec::new();
-    for program in &programs {
-        let (program_rows, compression) = program_rows(program, &options, &mut |stage| {
-            if let Some(bar) = &bar {
-                bar.set_message(format!("{}: {stage}", program.name));
-            }
-        })?;
-        rows.extend(program_rows);
-        compressions.push((program.name.to_string(), compression));
-        if let Some(bar) = &bar {
-            bar.inc(1);
+    let jobs = match args.jobs {
+        Some(0) => {
+            return Err(Error::InvalidOption {
+                option: "--jobs".into(),
+                message: "need at least one job, got 0".into(),
+            })
         }
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
+    .min(programs.len().max(1));
+    // Each program is independent (its own compile, seeds and training), so workers take the next
+    // program from a shared counter; results land in program order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<_>>>> = programs
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(program) = programs.get(i) else {
+                    break;
+                };
+                let result = program_rows(program, &options, &mut |stage| {
+                    if let Some(bar) = &bar {
+                        bar.set_message(format!("{}: {stage}", program.name));
+                    }
+                });
+                let failed = result.is_err();
+                *results[i].lock().expect("no worker panics holding it") = Some(result);
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                }
+                if failed {
+                    // Stop taking programs: the first error (in program order) is reported.
+                    next.store(programs.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    let mut rows = Vec::new();
+    let mut compressions = Vec::new();
+    for (program, result) in programs.iter().zip(results) {
+        // Workers take programs in order and stop only after a failure, so every program before
+        // the first failed one has a result, and the `?` returns at that failure.
+        let result = result.into_inner().expect("no worker panics holding it");
+        let (program_rows, compression) =
+            result.expect("every program before the first failure was run")?;
+        rows.extend(program_rows);
+        compressions.push((program.name.to_string(), compression));
     }
     let mut command = String::from("edgeprune harder-truth");
     if !args.programs.is_empty() {

@@ -207,31 +207,70 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
     } else {
         args.data.lengths_or(compiled.max_seq_len)?
     };
-    let tasks = lengths
-        .iter()
-        .map(|&length| {
-            Task::from_tracr_model(
-                &compiled.name,
-                &compiled.model_json,
-                length,
-                args.data.data_seed,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let model = CompiledModel::from_json(&compiled.model_json)?;
-    let loaded = LoadedProgram {
-        name: compiled.name,
-        vocab: compiled.vocab,
-        max_seq_len: compiled.max_seq_len,
-        model_json: compiled.model_json,
-        task: tasks[0].clone(),
-        tasks,
-        ablation_kind: args.data.ablation,
-    };
-
-    let mut tokens = vec![Value::Str(model.input_encoding.bos_token.clone())];
-    tokens.extend(input.iter().cloned());
-    let output = model.apply_traced(&tokens)?;
+    // The page's model view (the model read back, its traced forward on the input) does not depend on
+    // the truth, so it runs on a second thread while the truth is certified (the longest stage).
+    let model_json = &compiled.model_json;
+    let (model_side, truth_side) = std::thread::scope(|scope| {
+        let model_side = scope.spawn(|| -> Result<_> {
+            let started = Instant::now();
+            let model = CompiledModel::from_json(model_json)?;
+            let mut tokens = vec![Value::Str(model.input_encoding.bos_token.clone())];
+            tokens.extend(input.iter().cloned());
+            let output = model.apply_traced(&tokens)?;
+            Ok((model, output, started.elapsed().as_secs_f64()))
+        });
+        let truth_side = (|| -> Result<_> {
+            let tasks = lengths
+                .iter()
+                .map(|&length| {
+                    Task::from_tracr_model(&compiled.name, model_json, length, args.data.data_seed)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let loaded = LoadedProgram {
+                name: compiled.name.clone(),
+                vocab: compiled.vocab.clone(),
+                max_seq_len: compiled.max_seq_len,
+                // Moved in after the scope: the other thread still reads it here.
+                model_json: serde_json::Value::Null,
+                task: tasks[0].clone(),
+                tasks,
+                ablation_kind: args.data.ablation,
+            };
+            stages.lap("tasks");
+            let ablations: Vec<_> = loaded
+                .tasks
+                .iter()
+                .map(|t| loaded.ablation_for(t))
+                .collect();
+            let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
+            // One set of certifiers for both searches: the alternatives search revisits many of the
+            // functional truth's circuits (its graph-order elimination is the same walk), and gets
+            // their certificates back.
+            let mut certifiers = CertifierSet::new(&data)?;
+            stages.lap("certifier setup");
+            let structural = structural(&loaded.task.model);
+            let truth = GroundTruth {
+                graph: EdgeGraph::for_model(&loaded.task.model),
+                functional: functional_with(&mut certifiers, &data, &structural, &mut |_| {})?,
+                structural,
+            };
+            stages.lap("functional truth");
+            let alternatives = minimal_circuits_with(&mut certifiers, &data, &report_search())?;
+            stages.lap("alternatives");
+            let forwards = certifiers.forwards();
+            Ok((loaded, truth, alternatives, forwards))
+        })();
+        let model_side = model_side
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (model_side, truth_side)
+    });
+    let (mut loaded, truth, alternatives, forwards) = truth_side?;
+    loaded.model_json = compiled.model_json;
+    let (model, output, model_seconds) = model_side?;
+    stages
+        .laps
+        .push(("model and trace (2nd thread)", model_seconds));
     let trace = output.trace.ok_or_else(|| Error::Unsupported {
         message: "the traced forward returned no trace".into(),
     })?;
@@ -239,28 +278,7 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
         tracr::rasp::eval::evaluate(&s.program, &input, loaded.task.model.causal)
             .map_err(|e| e.to_string())
     });
-
-    stages.lap("model and trace");
-
-    let ablations: Vec<_> = loaded
-        .tasks
-        .iter()
-        .map(|t| loaded.ablation_for(t))
-        .collect();
-    let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
-    // One set of certifiers for both searches: the alternatives search revisits many of the functional
-    // truth's circuits (its graph-order elimination is the same walk), and gets their certificates back.
-    let mut certifiers = CertifierSet::new(&data)?;
-    stages.lap("certifier setup");
-    let structural = structural(&loaded.task.model);
-    let truth = GroundTruth {
-        graph: EdgeGraph::for_model(&loaded.task.model),
-        functional: functional_with(&mut certifiers, &data, &structural, &mut |_| {})?,
-        structural,
-    };
-    stages.lap("functional truth");
-    let alternatives = minimal_circuits_with(&mut certifiers, &data, &report_search())?;
-    stages.lap("alternatives");
+    stages.lap("evaluate");
     let pruned = match &options.prune {
         Some(config) => Some(prune(&loaded, config)?),
         None => None,
@@ -292,7 +310,7 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
         lengths,
         examples,
         stages: stages.laps,
-        forwards: certifiers.forwards(),
+        forwards,
     })
 }
 
