@@ -2,6 +2,9 @@
 //! bit for bit (float64 tensors), and the TransformerLens folder reads back as the same model with
 //! its weights rounded to float32, padding for empty heads and MLPs removed.
 
+mod f32_support;
+
+use f32_support::rounded_to_f32;
 use tracr::formats::json::from_json_bytes;
 use tracr::formats::safetensors::from_safetensors_bytes;
 use tracr::formats::transformerlens::{from_transformerlens_bytes, transformerlens_files};
@@ -20,38 +23,6 @@ fn library_models() -> Vec<(&'static str, CompiledModel)> {
             (program.name, model)
         })
         .collect()
-}
-
-/// The model with every weight rounded to float32, as a TransformerLens export stores it.
-fn rounded_to_f32(model: &CompiledModel) -> CompiledModel {
-    let round = |x: &mut f64| *x = f64::from(*x as f32);
-    let mut model = model.clone();
-    model.token_embed.map_inplace(round);
-    model.pos_embed.map_inplace(round);
-    for layer in &mut model.weights {
-        let (a, m) = (&mut layer.attn, &mut layer.mlp);
-        for w in [
-            &mut a.query,
-            &mut a.key,
-            &mut a.value,
-            &mut a.output,
-            &mut m.hidden,
-            &mut m.output,
-        ] {
-            w.map_inplace(round);
-        }
-        for b in [
-            &mut a.query_bias,
-            &mut a.key_bias,
-            &mut a.value_bias,
-            &mut a.output_bias,
-            &mut m.hidden_bias,
-            &mut m.output_bias,
-        ] {
-            b.map_inplace(round);
-        }
-    }
-    model
 }
 
 #[test]

@@ -4,43 +4,13 @@
 //! another format is a usage error before any work.
 
 mod cli_support;
+mod f32_support;
 
 use cli_support::{assert_fails_with, scratch_dir, stderr, stdout, tracr};
+use f32_support::rounded_to_f32;
 use tracr::formats::safetensors::{from_safetensors_bytes, to_safetensors_bytes_as};
 use tracr::formats::{to_json_bytes, TensorDtype};
 use tracr::library::registry;
-use tracr::model::CompiledModel;
-
-fn rounded_to_f32(model: &CompiledModel) -> CompiledModel {
-    let round = |x: &mut f64| *x = f64::from(*x as f32);
-    let mut model = model.clone();
-    model.token_embed.map_inplace(round);
-    model.pos_embed.map_inplace(round);
-    for layer in &mut model.weights {
-        let (a, m) = (&mut layer.attn, &mut layer.mlp);
-        for w in [
-            &mut a.query,
-            &mut a.key,
-            &mut a.value,
-            &mut a.output,
-            &mut m.hidden,
-            &mut m.output,
-        ] {
-            w.map_inplace(round);
-        }
-        for b in [
-            &mut a.query_bias,
-            &mut a.key_bias,
-            &mut a.value_bias,
-            &mut a.output_bias,
-            &mut m.hidden_bias,
-            &mut m.output_bias,
-        ] {
-            b.map_inplace(round);
-        }
-    }
-    model
-}
 
 #[test]
 fn every_library_program_reads_back_rounded_to_float32_in_about_half_the_bytes() {
