@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use tracr::model::CompiledModel;
 
 use super::program::ModelArgs;
 use crate::compress::CompressOptions;
@@ -83,9 +82,9 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
         }
     }
     let compiled = args.model.compile()?;
-    let model = CompiledModel::from_json(&compiled.model_json)?;
+    let model = &compiled.model;
     if let Some(dims) = args.dims {
-        crate::compress::check_dims(&model, dims)?;
+        crate::compress::check_dims(model, dims)?;
     }
     let options = CompressOptions {
         steps: args.steps,
@@ -130,7 +129,7 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
                 0,
             )?;
             let dims = args.dims.unwrap_or(model.config.d_model.saturating_sub(1));
-            let t = crate::compress::time_steps(&model, &task.clean, dims, steps, &options)?;
+            let t = crate::compress::time_steps(model, &task.clean, dims, steps, &options)?;
             eprintln!(
                 "one step at D = {dims}: candle autograd {:.2} ms, hand gradient {:.2} ms (wall; ratio {:.1}x)",
                 t.candle_wall * 1e3,
@@ -143,7 +142,7 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
     };
     let report = compress_and_certify(
         &compiled.name,
-        &model,
+        model,
         compiled.max_seq_len,
         expected.as_deref(),
         args.dims,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde_json::Value as Json;
+use tracr::model::CompiledModel;
 use tracr::rasp::text::{parse_program, ProgramSettings};
 use tracr::value::Value;
 use tracr::{compile, CompileOptions};
@@ -187,6 +188,8 @@ pub struct CompiledProgram {
     pub max_seq_len: usize,
     /// The compiled model in the fixtures' `model` schema (labels, layers, weights).
     pub model_json: Json,
+    /// The same model, as compiled or read (so that callers need not parse `model_json` back).
+    pub model: CompiledModel,
 }
 
 /// A compiled program and its task.
@@ -225,6 +228,11 @@ impl LoadedProgram {
                 ids: task.clean.clone(),
             },
         }
+    }
+
+    /// The ablation of every task, in task order (pair them with `tasks` for the truth searches).
+    pub fn ablations(&self) -> Vec<Ablation> {
+        self.tasks.iter().map(|t| self.ablation_for(t)).collect()
     }
 
     /// Rejects several lengths where a command works on one.
@@ -437,6 +445,7 @@ fn compile_with(
         vocab,
         max_seq_len,
         model_json: compiled.to_json(),
+        model: compiled,
     })
 }
 
@@ -486,6 +495,7 @@ fn read_model(path: &Path) -> Result<CompiledProgram> {
         vocab,
         max_seq_len: encoding.max_seq_len_with_bos.saturating_sub(1),
         model_json: model.to_json(),
+        model,
     })
 }
 

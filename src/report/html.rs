@@ -207,17 +207,17 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
     } else {
         args.data.lengths_or(compiled.max_seq_len)?
     };
-    // The page's model view (the model read back, its traced forward on the input) does not depend on
-    // the truth, so it runs on a second thread while the truth is certified (the longest stage).
+    // The page's model view (the traced forward on the input) does not depend on the truth, so it
+    // runs on a second thread while the truth is certified (the longest stage).
     let model_json = &compiled.model_json;
+    let model = &compiled.model;
     let (model_side, truth_side) = std::thread::scope(|scope| {
         let model_side = scope.spawn(|| -> Result<_> {
             let started = Instant::now();
-            let model = CompiledModel::from_json(model_json)?;
             let mut tokens = vec![Value::Str(model.input_encoding.bos_token.clone())];
             tokens.extend(input.iter().cloned());
             let output = model.apply_traced(&tokens)?;
-            Ok((model, output, started.elapsed().as_secs_f64()))
+            Ok((output, started.elapsed().as_secs_f64()))
         });
         let truth_side = (|| -> Result<_> {
             let tasks = lengths
@@ -237,11 +237,7 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
                 ablation_kind: args.data.ablation,
             };
             stages.lap("tasks");
-            let ablations: Vec<_> = loaded
-                .tasks
-                .iter()
-                .map(|t| loaded.ablation_for(t))
-                .collect();
+            let ablations = loaded.ablations();
             let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
             // One set of certifiers for both searches: the alternatives search revisits many of the
             // functional truth's circuits (its graph-order elimination is the same walk), and gets
@@ -267,7 +263,8 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
     });
     let (mut loaded, truth, alternatives, forwards) = truth_side?;
     loaded.model_json = compiled.model_json;
-    let (model, output, model_seconds) = model_side?;
+    let model = compiled.model;
+    let (output, model_seconds) = model_side?;
     stages
         .laps
         .push(("model and trace (2nd thread)", model_seconds));
