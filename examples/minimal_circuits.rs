@@ -33,11 +33,7 @@ struct Row {
 
 fn search(loaded: &LoadedProgram) -> Result<Row> {
     let started = std::time::Instant::now();
-    let ablations: Vec<_> = loaded
-        .tasks
-        .iter()
-        .map(|t| loaded.ablation_for(t))
-        .collect();
+    let ablations = loaded.ablations();
     let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
     let start = structural(&loaded.task.model);
     let functional = functional_on(&data, &start)?.circuit;

@@ -24,11 +24,7 @@ struct Independent {
 
 impl Independent {
     fn new(loaded: &LoadedProgram) -> Self {
-        let ablations: Vec<Ablation> = loaded
-            .tasks
-            .iter()
-            .map(|t| loaded.ablation_for(t))
-            .collect();
+        let ablations = loaded.ablations();
         let certifiers = loaded
             .tasks
             .iter()
@@ -60,11 +56,7 @@ impl Independent {
 }
 
 fn search(loaded: &LoadedProgram) -> edgeprune::truth::MinimalCircuits {
-    let ablations: Vec<Ablation> = loaded
-        .tasks
-        .iter()
-        .map(|t| loaded.ablation_for(t))
-        .collect();
+    let ablations = loaded.ablations();
     let data: Vec<(&Task, &Ablation)> = loaded.tasks.iter().zip(&ablations).collect();
     minimal_circuits(&data, &SearchOptions::default()).unwrap()
 }

@@ -39,11 +39,7 @@ fn shared_reusing_certifiers_give_the_plain_certification_on_every_library_progr
                 .max_seq_len;
             args.data.lengths = vec![DEFAULT_INPUT_LENGTH.min(max_seq_len)];
             let loaded = args.load().unwrap_or_else(|e| panic!("{lib}: {e}"));
-            let ablations: Vec<Ablation> = loaded
-                .tasks
-                .iter()
-                .map(|t| loaded.ablation_for(t))
-                .collect();
+            let ablations = loaded.ablations();
             let data: Vec<(&Task, &Ablation)> = loaded.tasks.iter().zip(&ablations).collect();
             let start = structural(&loaded.task.model);
 

@@ -54,11 +54,7 @@ fn swap_moves_reach_the_smaller_known_circuit() {
     args.data.lengths = vec![4];
     let loaded = args.load().unwrap();
     let graph = EdgeGraph::for_model(&loaded.task.model);
-    let ablations: Vec<Ablation> = loaded
-        .tasks
-        .iter()
-        .map(|t| loaded.ablation_for(t))
-        .collect();
+    let ablations = loaded.ablations();
     let data: Vec<(&Task, &Ablation)> = loaded.tasks.iter().zip(&ablations).collect();
     let small = Circuit::from_edge_names(&graph, &TRUTH_21).unwrap();
     let large = Circuit::from_edge_names(&graph, &data_flow_22()).unwrap();

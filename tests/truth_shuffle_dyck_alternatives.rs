@@ -24,11 +24,7 @@ fn shuffle_dyck_has_the_bos_shortcut_truth_and_the_data_flow_alternative() {
     args.data.lengths = vec![6];
     let loaded = args.load().unwrap();
     let graph = EdgeGraph::for_model(&loaded.task.model);
-    let ablations: Vec<Ablation> = loaded
-        .tasks
-        .iter()
-        .map(|t| loaded.ablation_for(t))
-        .collect();
+    let ablations = loaded.ablations();
     let data: Vec<(&Task, &Ablation)> = loaded.tasks.iter().zip(&ablations).collect();
     let options = SearchOptions {
         random_orders: 0,

@@ -31,11 +31,7 @@ fn pack_files(
     prefix: &Path,
     on_step: &mut dyn FnMut(&str),
 ) -> Result<Vec<PackFile>> {
-    let ablations: Vec<_> = loaded
-        .tasks
-        .iter()
-        .map(|t| loaded.ablation_for(t))
-        .collect();
+    let ablations = loaded.ablations();
     let input = PackInput {
         name: &loaded.name,
         model_json: &loaded.model_json,

@@ -52,11 +52,7 @@ pub fn ground_truth_with_progress(
 ) -> Result<GroundTruth> {
     let graph = EdgeGraph::for_model(&loaded.task.model);
     let structural = structural(&loaded.task.model);
-    let ablations: Vec<_> = loaded
-        .tasks
-        .iter()
-        .map(|t| loaded.ablation_for(t))
-        .collect();
+    let ablations = loaded.ablations();
     let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
     let functional = functional_on_with_progress(&data, &structural, on_progress)?;
     Ok(GroundTruth {
