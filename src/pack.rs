@@ -38,8 +38,8 @@ pub type PackFile = (PathBuf, Vec<u8>);
 pub struct PackInput<'a> {
     /// The program's name (registry name or file stem).
     pub name: &'a str,
-    /// The compiled model in tracr's JSON schema.
-    pub model_json: &'a Json,
+    /// The compiled model.
+    pub model: &'a CompiledModel,
     /// One task per length, in the order asked for.
     pub tasks: &'a [Task],
     /// The ablation of each task (same order).
@@ -161,7 +161,7 @@ pub fn build_pack(
         option: "--lengths".into(),
         message: "no data to export; give at least one length".into(),
     })?;
-    let model = CompiledModel::from_json(input.model_json)?;
+    let model = input.model;
     let graph = EdgeGraph::for_model(&first.model);
     let d_model = first.model.d_model();
     let data: Vec<(&Task, &Ablation)> = input.tasks.iter().zip(input.ablations).collect();
@@ -205,7 +205,7 @@ pub fn build_pack(
                   edgeprune, edge-pruning, ep-acdc, mib, auto-circuit, tl-hooks (docs/interop.md)",
     });
 
-    let mut files = write_pack_models(&model, Path::new("model"), input.name)?;
+    let mut files = write_pack_models(model, Path::new("model"), input.name)?;
     files.push(json_file("task.json", &task_document(input)));
     files.push(json_file("dataset.json", &dataset_document(input)));
     files.push(json_file("truth/truth.json", &truth));

@@ -10,6 +10,9 @@ use std::path::Path;
 
 use ndarray::Array2;
 use serde_json::Value;
+use tracr::craft::json::value_to_json;
+use tracr::model::CompiledModel;
+use tracr::value::Value as TracrValue;
 
 use crate::error::{Error, Result};
 use crate::model::{OutputKind, Transformer};
@@ -68,6 +71,40 @@ impl Vocabulary {
             }
         }
         let bos_id = bos_id.ok_or_else(|| bad(format!("bos_token {bos} is not in the map")))?;
+        if tokens.is_empty() {
+            return Err(bad("has no tokens besides BOS and padding".into()));
+        }
+        Ok(Self { tokens, bos_id })
+    }
+
+    /// The input tokens of a compiled model in memory: the same as [`Vocabulary::from_tracr_json`] of
+    /// its JSON (a number token's text is its JSON spelling).
+    pub fn from_compiled(model: &CompiledModel) -> Result<Self> {
+        let encoding = &model.input_encoding;
+        let is = |token: &TracrValue, name: &str| matches!(token, TracrValue::Str(s) if s == name);
+        let mut tokens = Vec::new();
+        let mut bos_id = None;
+        for (token, id) in &encoding.map {
+            if is(token, &encoding.bos_token) {
+                bos_id = Some(*id);
+            } else if !is(token, &encoding.pad_token) {
+                let text = match token {
+                    TracrValue::Str(s) => s.clone(),
+                    other => value_to_json(other).to_string(),
+                };
+                tokens.push((text, *id));
+            }
+        }
+        let bad = |message: String| Error::Json {
+            what: "model.input_encoding".into(),
+            message,
+        };
+        let bos_id = bos_id.ok_or_else(|| {
+            bad(format!(
+                "bos_token \"{}\" is not in the map",
+                encoding.bos_token
+            ))
+        })?;
         if tokens.is_empty() {
             return Err(bad("has no tokens besides BOS and padding".into()));
         }
@@ -185,6 +222,36 @@ impl Task {
     ) -> Result<Self> {
         let model = Transformer::from_tracr_json(model_json)?;
         let vocabulary = Vocabulary::from_tracr_json(model_json)?;
+        Self::from_parts(name, model, vocabulary, length, seed)
+    }
+
+    /// The task of a compiled Tracr model in memory: the same task as [`Task::from_tracr_model`] of
+    /// its JSON, without the JSON.
+    pub fn from_compiled(
+        name: &str,
+        model: &CompiledModel,
+        length: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        let vocabulary = Vocabulary::from_compiled(model)?;
+        Self::from_parts(
+            name,
+            Transformer::from_compiled(model)?,
+            vocabulary,
+            length,
+            seed,
+        )
+    }
+
+    /// All inputs of `length` tokens after BOS (or a seeded sample) over `vocabulary`, corrupted with
+    /// the same `seed`.
+    fn from_parts(
+        name: &str,
+        model: Transformer,
+        vocabulary: Vocabulary,
+        length: usize,
+        seed: u64,
+    ) -> Result<Self> {
         if length == 0 || length + 1 > model.max_positions() {
             return Err(Error::InvalidOption {
                 option: "sequence length".into(),

@@ -68,8 +68,8 @@ fn no_edge_crosses_a_box_for_any_library_program() {
         let compiled = ModelArgs::library(name)
             .compile()
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let model = Transformer::from_tracr_json(&compiled.model_json)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let model =
+            Transformer::from_compiled(&compiled.model).unwrap_or_else(|e| panic!("{name}: {e}"));
         let graph = EdgeGraph::for_model(&model);
         let truth = structural(&model);
         for (what, circuit) in [

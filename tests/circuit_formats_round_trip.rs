@@ -37,7 +37,7 @@ fn circuits(graph: &EdgeGraph, structural: &Circuit, seed: u64) -> Vec<(String, 
 fn every_format_round_trips_every_library_program() {
     for (index, name) in tracr::library::names().into_iter().enumerate() {
         let compiled = ModelArgs::library(name).compile().unwrap();
-        let model = Transformer::from_tracr_json(&compiled.model_json).unwrap();
+        let model = Transformer::from_compiled(&compiled.model).unwrap();
         let graph = EdgeGraph::for_model(&model);
         let structural = structural(&model);
         let mut rng = Rng::new(1000 + index as u64);
@@ -123,7 +123,7 @@ fn merged_formats_give_structural_subsets_back_after_dropping_silent_partners() 
     let (mut identical, mut split) = (0, 0);
     for (index, name) in tracr::library::names().into_iter().enumerate() {
         let compiled = ModelArgs::library(name).compile().unwrap();
-        let model = Transformer::from_tracr_json(&compiled.model_json).unwrap();
+        let model = Transformer::from_compiled(&compiled.model).unwrap();
         let graph = EdgeGraph::for_model(&model);
         let structural = structural(&model);
         let subsets: Vec<(String, Circuit)> = circuits(&graph, &structural, index as u64)

@@ -34,7 +34,7 @@ fn pack_files(
     let ablations = loaded.ablations();
     let input = PackInput {
         name: &loaded.name,
-        model_json: &loaded.model_json,
+        model: &loaded.compiled,
         tasks: &loaded.tasks,
         ablations: &ablations,
         ablation_name: loaded.ablation_kind.name(),

@@ -23,7 +23,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
         return checkpoint_graph(dir);
     }
     let compiled = args.model.compile()?;
-    let model = Transformer::from_tracr_json(&compiled.model_json)?;
+    let model = Transformer::from_compiled(&compiled.model)?;
     let graph = EdgeGraph::for_model(&model);
     let formula = EdgeGraph::formula_edge_count(model.num_layers(), model.num_heads(), 2);
     super::emit(&format!(
@@ -38,7 +38,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     for name in graph.edge_names() {
         super::emit(name)?;
     }
-    let labels = component_labels(&graph, &compiled.model_json);
+    let labels = component_labels(&graph, &compiled.model);
     super::emit("components:")?;
     for line in component_lines(&graph, &labels, &vec![true; graph.num_writers()]) {
         super::emit(&format!("  {line}"))?;

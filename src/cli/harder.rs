@@ -104,9 +104,9 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
         .and_then(|name| tracr::library::by_name_for(name, compiled.max_seq_len));
     let expected = match &program {
         Some(p) => {
-            let task = crate::task::Task::from_tracr_model(
+            let task = crate::task::Task::from_compiled(
                 &compiled.name,
-                &compiled.model_json,
+                &compiled.model,
                 compiled.max_seq_len,
                 0,
             )?;
@@ -122,9 +122,9 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
             })
         }
         Some(steps) => {
-            let task = crate::task::Task::from_tracr_model(
+            let task = crate::task::Task::from_compiled(
                 &compiled.name,
-                &compiled.model_json,
+                &compiled.model,
                 compiled.max_seq_len,
                 0,
             )?;

@@ -186,10 +186,16 @@ pub struct CompiledProgram {
     pub vocab: Vec<Value>,
     /// The maximum sequence length it was compiled with.
     pub max_seq_len: usize,
-    /// The compiled model in the fixtures' `model` schema (labels, layers, weights).
-    pub model_json: Json,
-    /// The same model, as compiled or read (so that callers need not parse `model_json` back).
+    /// The model, as compiled or read.
     pub model: CompiledModel,
+}
+
+impl CompiledProgram {
+    /// The model in the fixtures' `model` schema (labels, layers, weights): built on each call, for
+    /// the commands that write or hash it.
+    pub fn model_json(&self) -> Json {
+        self.model.to_json()
+    }
 }
 
 /// A compiled program and its task.
@@ -201,8 +207,8 @@ pub struct LoadedProgram {
     pub vocab: Vec<Value>,
     /// The maximum sequence length it was compiled with.
     pub max_seq_len: usize,
-    /// The compiled model in the fixtures' `model` schema (labels, layers, weights).
-    pub model_json: Json,
+    /// The Tracr model the task's model was built from (residual labels, per-layer metadata).
+    pub compiled: CompiledModel,
     /// The model and data the circuit methods run on (the first length asked for).
     pub task: Task,
     /// One task per length asked for (the first is `task`).
@@ -257,7 +263,12 @@ impl LoadedProgram {
     /// The RASP node each writer of the edge graph computes (`reverse_1 (Aggregate)`), by writer index;
     /// `None` for a slot the compiler left empty.
     pub fn component_labels(&self) -> Vec<Option<String>> {
-        component_labels(&EdgeGraph::for_model(&self.task.model), &self.model_json)
+        component_labels(&EdgeGraph::for_model(&self.task.model), &self.compiled)
+    }
+
+    /// The Tracr model in the fixtures' `model` schema, built on each call.
+    pub fn model_json(&self) -> Json {
+        self.compiled.to_json()
     }
 }
 
@@ -444,7 +455,6 @@ fn compile_with(
         name: name.to_string(),
         vocab,
         max_seq_len,
-        model_json: compiled.to_json(),
         model: compiled,
     })
 }
@@ -455,7 +465,7 @@ pub fn load_transformer(path: &Path) -> Result<Transformer> {
     if is_checkpoint_folder(path) {
         return crate::model::checkpoint::load(path);
     }
-    Transformer::from_tracr_json(&read_model(path)?.model_json)
+    Transformer::from_compiled(&read_model(path)?.model)
 }
 
 /// Whether `path` is a Hugging Face checkpoint folder rather than one of our TransformerLens exports:
@@ -494,7 +504,6 @@ fn read_model(path: &Path) -> Result<CompiledProgram> {
         name: stem(path),
         vocab,
         max_seq_len: encoding.max_seq_len_with_bos.saturating_sub(1),
-        model_json: model.to_json(),
         model,
     })
 }
@@ -557,12 +566,7 @@ impl ProgramArgs {
         let tasks = lengths
             .iter()
             .map(|&length| {
-                Task::from_tracr_model(
-                    &compiled.name,
-                    &compiled.model_json,
-                    length,
-                    self.data.data_seed,
-                )
+                Task::from_compiled(&compiled.name, &compiled.model, length, self.data.data_seed)
             })
             .collect::<Result<Vec<_>>>()?;
         let task = tasks[0].clone();
@@ -570,7 +574,7 @@ impl ProgramArgs {
             name: compiled.name,
             vocab: compiled.vocab,
             max_seq_len: compiled.max_seq_len,
-            model_json: compiled.model_json,
+            compiled: compiled.model,
             task,
             tasks,
             ablation_kind: self.data.ablation,

@@ -2,53 +2,42 @@
 //! metadata (`model.layers[]`), so reports speak the program's language: `a3.h0 = reverse_1 (Aggregate)`.
 
 use serde_json::Value as Json;
+use tracr::model::{CompiledModel, ModuleContents, ModuleInfo};
 
 use crate::graph::{EdgeGraph, Writer};
 
-/// `label (expr_type)` of one head or MLP entry of `model.layers[]`.
-fn describe(entry: &Json) -> Option<String> {
-    let label = entry.get("label")?.as_str()?;
-    match entry.get("expr_type").and_then(Json::as_str) {
-        Some(kind) => Some(format!("{label} ({kind})")),
-        None => Some(label.to_string()),
-    }
-}
-
-/// The module `layer_{layer}/{kind}` of `model.layers[]`.
-fn module<'a>(model_json: &'a Json, layer: usize, kind: &str) -> Option<&'a Json> {
+/// The module `layer_{layer}/{kind}` of the model's per-layer metadata.
+fn module<'a>(model: &'a CompiledModel, layer: usize, kind: &str) -> Option<&'a ModuleInfo> {
     let name = format!("layer_{layer}/{kind}");
-    model_json
-        .get("layers")?
-        .as_array()?
-        .iter()
-        .find(|m| m.get("module").and_then(Json::as_str) == Some(name.as_str()))
+    model.layers.iter().find(|m| m.module == name)
 }
 
 /// The RASP node of every writer, by writer index: `tokens` and `indices` for the embeddings, the head's
 /// Aggregate or SelectorWidth, the MLP's Maps and SequenceMaps (comma-separated when the compiler put
-/// several in one layer). `None` for a slot the compiler left empty, or a model without metadata.
-pub fn component_labels(graph: &EdgeGraph, model_json: &Json) -> Vec<Option<String>> {
+/// several in one layer), each as `label (expr_type)`. `None` for a slot the compiler left empty.
+pub fn component_labels(graph: &EdgeGraph, model: &CompiledModel) -> Vec<Option<String>> {
     graph
         .writers()
         .iter()
         .map(|writer| match *writer {
             Writer::TokenEmbedding => Some("tokens".to_string()),
             Writer::PositionEmbedding => Some("indices".to_string()),
-            Writer::Head { layer, head } => module(model_json, layer, "attn")?
-                .get("heads")?
-                .as_array()?
-                .iter()
-                .find(|h| h.get("head").and_then(Json::as_u64) == Some(head as u64))
-                .and_then(describe),
-            Writer::Mlp { layer } => {
-                let parts: Vec<String> = module(model_json, layer, "mlp")?
-                    .get("mlps")?
-                    .as_array()?
+            Writer::Head { layer, head } => match &module(model, layer, "attn")?.contents {
+                ModuleContents::Attention { heads, .. } => heads
                     .iter()
-                    .filter_map(describe)
-                    .collect();
-                (!parts.is_empty()).then(|| parts.join(", "))
-            }
+                    .find(|h| h.head == head)
+                    .map(|h| format!("{} ({})", h.label, h.expr_type)),
+                ModuleContents::Mlp { .. } => None,
+            },
+            Writer::Mlp { layer } => match &module(model, layer, "mlp")?.contents {
+                ModuleContents::Mlp { mlps, .. } => (!mlps.is_empty()).then(|| {
+                    mlps.iter()
+                        .map(|m| format!("{} ({})", m.label, m.expr_type))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
+                ModuleContents::Attention { .. } => None,
+            },
         })
         .collect()
 }
@@ -97,16 +86,64 @@ pub fn components_json(graph: &EdgeGraph, labels: &[Option<String>], used: &[boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use tracr::model::{HeadInfo, MlpInfo};
+
+    /// An MLP entry of the per-layer metadata (only its label and type matter here).
+    fn mlp(label: &str, expr_type: &str) -> MlpInfo {
+        MlpInfo {
+            label: label.into(),
+            expr_type: expr_type.into(),
+            reads: vec![],
+            writes: vec![],
+            hidden_size: 1,
+        }
+    }
 
     #[test]
     fn heads_and_mlps_are_named_by_their_rasp_nodes() {
         let graph = EdgeGraph::new(1, 2);
-        let model = json!({"layers": [
-            {"module": "layer_0/attn", "heads": [{"head": 1, "label": "reverse_1", "expr_type": "Aggregate"}]},
-            {"module": "layer_0/mlp", "mlps": [
-                {"label": "a_2", "expr_type": "Map"}, {"label": "b_3", "expr_type": "SequenceMap"}]},
-        ]});
+        // Any compiled model will do: only its per-layer metadata is replaced and read.
+        let program = tracr::library::by_name("length").expect("length is in the registry");
+        let mut model = program.compile().expect("length compiles");
+        let head = HeadInfo {
+            head: 1,
+            label: "reverse_1".into(),
+            expr_type: "Aggregate".into(),
+            selector: "select_2".into(),
+            query_sop: "indices".into(),
+            key_sop: "indices".into(),
+            value_sop: Some("tokens".into()),
+            reads_query: vec![],
+            reads_key: vec![],
+            reads_value: vec![],
+            writes: vec![],
+            qk_dims: vec![1, 1],
+            ov_dims: vec![1, 1],
+        };
+        model.layers = vec![
+            ModuleInfo {
+                module: "layer_0/attn".into(),
+                param_prefix: "transformer/layer_0/attn".into(),
+                allocation_layer: Some(0),
+                empty: false,
+                contents: ModuleContents::Attention {
+                    heads: vec![head],
+                    num_heads_used: 1,
+                },
+            },
+            ModuleInfo {
+                module: "layer_0/mlp".into(),
+                param_prefix: "transformer/layer_0/mlp".into(),
+                allocation_layer: Some(1),
+                empty: false,
+                contents: ModuleContents::Mlp {
+                    mlps: vec![mlp("a_2", "Map"), mlp("b_3", "SequenceMap")],
+                    hidden_labels: vec![],
+                    hidden_owners: vec![],
+                    hidden_size_used: 0,
+                },
+            },
+        ];
         let labels = component_labels(&graph, &model);
         let named: Vec<(String, Option<String>)> = graph
             .writer_names()
@@ -127,6 +164,6 @@ mod tests {
                 Some("a_2 (Map), b_3 (SequenceMap)".to_string()),
             ),
         ];
-        assert_eq!(named, expected, "model layers: {model}");
+        assert_eq!(named, expected, "model layers: {:?}", model.layers);
     }
 }

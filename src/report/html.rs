@@ -209,7 +209,6 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
     };
     // The page's model view (the traced forward on the input) does not depend on the truth, so it
     // runs on a second thread while the truth is certified (the longest stage).
-    let model_json = &compiled.model_json;
     let model = &compiled.model;
     let (model_side, truth_side) = std::thread::scope(|scope| {
         let model_side = scope.spawn(|| -> Result<_> {
@@ -223,15 +222,14 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
             let tasks = lengths
                 .iter()
                 .map(|&length| {
-                    Task::from_tracr_model(&compiled.name, model_json, length, args.data.data_seed)
+                    Task::from_compiled(&compiled.name, model, length, args.data.data_seed)
                 })
                 .collect::<Result<Vec<_>>>()?;
             let loaded = LoadedProgram {
                 name: compiled.name.clone(),
                 vocab: compiled.vocab.clone(),
                 max_seq_len: compiled.max_seq_len,
-                // Moved in after the scope: the other thread still reads it here.
-                model_json: serde_json::Value::Null,
+                compiled: model.clone(),
                 task: tasks[0].clone(),
                 tasks,
                 ablation_kind: args.data.ablation,
@@ -261,8 +259,7 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (model_side, truth_side)
     });
-    let (mut loaded, truth, alternatives, forwards) = truth_side?;
-    loaded.model_json = compiled.model_json;
+    let (loaded, truth, alternatives, forwards) = truth_side?;
     let model = compiled.model;
     let (output, model_seconds) = model_side?;
     stages
@@ -413,29 +410,38 @@ fn heatmap(
             escape(col)
         );
     }
+    // Formatted once per row and column rather than per cell: a large model's page has tens of
+    // thousands of cells, and float formatting and escaping were most of the page's time.
+    let cell_x: Vec<String> = (0..cols.len())
+        .map(|c| format!("{:.0}", label_w + CELL_W * c as f64))
+        .collect();
+    let cols_escaped: Vec<String> = cols.iter().map(|col| escape(col)).collect();
+    let white = diverging(0.0, scale);
     for (r, row) in rows.iter().enumerate() {
         let y = top + CELL_H * r as f64;
+        let row_escaped = escape(row);
         let _ = write!(
             svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{row_escaped}</text>",
             label_w - 4.0,
             y + CELL_H - 3.0,
-            escape(row)
         );
-        for (c, col) in cols.iter().enumerate() {
+        let y_text = format!("{y:.0}");
+        for (c, (x_text, col_escaped)) in cell_x.iter().zip(&cols_escaped).enumerate() {
             let v = value(r, c);
             let outline = if changed(r, c) {
                 " stroke=\"#000\" stroke-width=\"1.2\""
             } else {
                 ""
             };
+            let fill = if v == 0.0 {
+                white.clone()
+            } else {
+                diverging(v, scale)
+            };
             let _ = write!(
                 svg,
-                "<rect x=\"{:.0}\" y=\"{y:.0}\" width=\"{CELL_W}\" height=\"{CELL_H}\" fill=\"{}\"{outline}><title>{} @ {}: {}</title></rect>",
-                label_w + CELL_W * c as f64,
-                diverging(v, scale),
-                escape(row),
-                escape(col),
+                "<rect x=\"{x_text}\" y=\"{y_text}\" width=\"{CELL_W}\" height=\"{CELL_H}\" fill=\"{fill}\"{outline}><title>{row_escaped} @ {col_escaped}: {}</title></rect>",
                 number(v)
             );
         }
