@@ -167,6 +167,19 @@ pub enum AblationKind {
 }
 
 impl AblationKind {
+    /// This ablation over `task`'s data (its corrupted inputs, or the clean ones to average).
+    pub fn over(self, task: &Task) -> Ablation {
+        match self {
+            AblationKind::Zero => Ablation::Zero,
+            AblationKind::Interchange => Ablation::Interchange {
+                corrupted_ids: task.corrupted.clone(),
+            },
+            AblationKind::Mean => Ablation::Mean {
+                ids: task.clean.clone(),
+            },
+        }
+    }
+
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -225,15 +238,7 @@ impl LoadedProgram {
 
     /// The ablation over `task`'s data.
     pub fn ablation_for(&self, task: &Task) -> Ablation {
-        match self.ablation_kind {
-            AblationKind::Zero => Ablation::Zero,
-            AblationKind::Interchange => Ablation::Interchange {
-                corrupted_ids: task.corrupted.clone(),
-            },
-            AblationKind::Mean => Ablation::Mean {
-                ids: task.clean.clone(),
-            },
-        }
+        self.ablation_kind.over(task)
     }
 
     /// The ablation of every task, in task order (pair them with `tasks` for the truth searches).

@@ -169,7 +169,6 @@ fn check_input(input: &[Value], vocab: &[Value], max_seq_len: usize) -> Result<(
 struct Contents {
     loaded: LoadedProgram,
     source: Option<RaspSource>,
-    model: CompiledModel,
     input: Vec<Value>,
     /// `[T, D]` embeddings, then the residual after every sublayer.
     residuals: Vec<Array2<f64>>,
@@ -225,26 +224,17 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
                     Task::from_compiled(&compiled.name, model, length, args.data.data_seed)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let loaded = LoadedProgram {
-                name: compiled.name.clone(),
-                vocab: compiled.vocab.clone(),
-                max_seq_len: compiled.max_seq_len,
-                compiled: model.clone(),
-                task: tasks[0].clone(),
-                tasks,
-                ablation_kind: args.data.ablation,
-            };
             stages.lap("tasks");
-            let ablations = loaded.ablations();
-            let data: Vec<_> = loaded.tasks.iter().zip(&ablations).collect();
+            let ablations: Vec<_> = tasks.iter().map(|t| args.data.ablation.over(t)).collect();
+            let data: Vec<_> = tasks.iter().zip(&ablations).collect();
             // One set of certifiers for both searches: the alternatives search revisits many of the
             // functional truth's circuits (its graph-order elimination is the same walk), and gets
             // their certificates back.
             let mut certifiers = CertifierSet::new(&data)?;
             stages.lap("certifier setup");
-            let structural = structural(&loaded.task.model);
+            let structural = structural(&tasks[0].model);
             let truth = GroundTruth {
-                graph: EdgeGraph::for_model(&loaded.task.model),
+                graph: EdgeGraph::for_model(&tasks[0].model),
                 functional: functional_with(&mut certifiers, &data, &structural, &mut |_| {})?,
                 structural,
             };
@@ -252,15 +242,23 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
             let alternatives = minimal_circuits_with(&mut certifiers, &data, &report_search())?;
             stages.lap("alternatives");
             let forwards = certifiers.forwards();
-            Ok((loaded, truth, alternatives, forwards))
+            Ok((tasks, truth, alternatives, forwards))
         })();
         let model_side = model_side
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (model_side, truth_side)
     });
-    let (loaded, truth, alternatives, forwards) = truth_side?;
-    let model = compiled.model;
+    let (tasks, truth, alternatives, forwards) = truth_side?;
+    let loaded = LoadedProgram {
+        name: compiled.name,
+        vocab: compiled.vocab,
+        max_seq_len: compiled.max_seq_len,
+        compiled: compiled.model,
+        task: tasks[0].clone(),
+        tasks,
+        ablation_kind: args.data.ablation,
+    };
     let (output, model_seconds) = model_side?;
     stages
         .laps
@@ -282,7 +280,6 @@ pub fn build(args: &ProgramArgs, options: &ReportOptions) -> Result<Report> {
     let contents = Contents {
         loaded,
         source,
-        model,
         input: input.clone(),
         residuals: std::iter::once(trace.input_embeddings)
             .chain(trace.residuals)
@@ -674,7 +671,11 @@ fn program_section(html: &mut String, c: &Contents) {
     html.push_str(
         "</section>\n<section id=\"computation-graph\"><h2>2. Its computation graph</h2>\n",
     );
-    match c.source.as_ref().map(|s| computation_graph(s, &c.model)) {
+    match c
+        .source
+        .as_ref()
+        .map(|s| computation_graph(s, &c.loaded.compiled))
+    {
         Some(Ok(svg)) => {
             html.push_str(
                 "<p class=\"note\">Inputs on the left, the output on the right; yellow boxes are selectors \
@@ -696,7 +697,7 @@ fn program_section(html: &mut String, c: &Contents) {
 }
 
 fn model_section(html: &mut String, c: &Contents) {
-    let m = &c.model;
+    let m = &c.loaded.compiled;
     let _ = write!(
         html,
         "<section id=\"model\"><h2>3. The compiled model</h2>\n<p>{} layers of {} heads (key size {}) and an MLP (hidden size {}); \
@@ -775,14 +776,14 @@ fn model_section(html: &mut String, c: &Contents) {
 
 /// Position labels: the tokens, BOS first (positions read left to right, or top to bottom).
 fn position_labels(c: &Contents) -> Vec<String> {
-    std::iter::once(c.model.input_encoding.bos_token.clone())
+    std::iter::once(c.loaded.compiled.input_encoding.bos_token.clone())
         .chain(c.input.iter().map(|t| shorten(&t.py_str(), 5)))
         .collect()
 }
 
 fn residual_section(html: &mut String, c: &Contents) {
     let positions = position_labels(c);
-    let labels = &c.model.residual_labels;
+    let labels = &c.loaded.compiled.residual_labels;
     let mut stages: Vec<(String, &Array2<f64>)> = Vec::new();
     for (i, residual) in c.residuals.iter().enumerate() {
         let layer = i.saturating_sub(1) / 2;
@@ -828,7 +829,7 @@ fn attention_section(html: &mut String, c: &Contents) {
          often holds weight.</p><div class=\"maps\">",
     );
     let mut any = false;
-    for module in &c.model.layers {
+    for module in &c.loaded.compiled.layers {
         let ModuleContents::Attention { heads, .. } = &module.contents else {
             continue;
         };
