@@ -466,10 +466,7 @@ impl Transformer {
                 Some(norm) => norm.apply_rows(residual.view()),
                 None => residual.clone(),
             };
-            let mlp = &layer.mlp;
-            let mut hidden = mlp_input.dot(&mlp.w_in) + &mlp.b_in;
-            hidden.mapv_inplace(|x| self.activation.apply(x));
-            let mlp_output = hidden.dot(&mlp.w_out) + &mlp.b_out;
+            let mlp_output = self.mlp_forward(&layer.mlp, mlp_input.view());
             record(writer, &mlp_output);
             writer += 1;
             residual += &mlp_output;
@@ -503,6 +500,32 @@ impl Transformer {
     }
 
     /// One head on `[B·S, d_model]` input rows: `softmax(scale · Q Kᵀ) V W_O + b_O/H`.
+    /// `relu(x W_in + b_in) W_out + b_out` over the hidden units that can matter. Tracr pads every
+    /// MLP to the widest layer's hidden size (shuffle_dyck2: layer 0 uses 16 of 212 units), and a
+    /// unit whose output row is zero, or whose input column and bias are zero (activation(0) = 0 for
+    /// relu and gelu), only ever adds exact zeros; skipping them saves most of the products.
+    fn mlp_forward(&self, mlp: &Mlp, input: ArrayView2<f64>) -> Array2<f64> {
+        let live: Vec<usize> = (0..mlp.b_in.len())
+            .filter(|&h| {
+                let writes = mlp.w_out.row(h).iter().any(|&w| w != 0.0);
+                let reads = mlp.b_in[h] != 0.0 || mlp.w_in.column(h).iter().any(|&w| w != 0.0);
+                writes && reads
+            })
+            .collect();
+        let (w_in, b_in, w_out);
+        let (w_in, b_in, w_out) = if live.len() == mlp.b_in.len() {
+            (mlp.w_in.view(), mlp.b_in.view(), mlp.w_out.view())
+        } else {
+            w_in = mlp.w_in.select(Axis(1), &live);
+            b_in = mlp.b_in.select(Axis(0), &live);
+            w_out = mlp.w_out.select(Axis(0), &live);
+            (w_in.view(), b_in.view(), w_out.view())
+        };
+        let mut hidden = input.dot(&w_in) + b_in;
+        hidden.mapv_inplace(|x| self.activation.apply(x));
+        hidden.dot(&w_out) + &mlp.b_out
+    }
+
     fn head_forward(
         &self,
         head: &AttentionHead,
