@@ -529,13 +529,44 @@ fn write_f64(out: &mut Vec<u8>, x: f64) {
 /// A bias vector (or one row) as `[x,y,...]`.
 fn write_row<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = &'a f64>) {
     out.push(b'[');
-    for (j, &x) in values.into_iter().enumerate() {
-        if j > 0 {
-            out.push(b',');
+    let mut values = values.into_iter();
+    if let Some(&first) = values.next() {
+        write_f64(out, first);
+    }
+    // Most weights are exact zeros: runs of them are counted and copied as one slice each.
+    let mut zeros = 0;
+    for &x in values {
+        if x.to_bits() == 0 {
+            zeros += 1;
+            continue;
         }
+        write_zeros(out, zeros);
+        zeros = 0;
+        out.push(b',');
         write_f64(out, x);
     }
+    write_zeros(out, zeros);
     out.push(b']');
+}
+
+/// `,0.0` 64 times.
+const ZERO_RUN: [u8; 256] = {
+    let mut run = [0u8; 256];
+    let mut i = 0;
+    while i < run.len() {
+        run[i] = b",0.0"[i % 4];
+        i += 1;
+    }
+    run
+};
+
+/// `,0.0` `count` times: what [`write_f64`] writes for each +0.0, with its comma.
+fn write_zeros(out: &mut Vec<u8>, mut count: usize) {
+    while count > 0 {
+        let n = count.min(ZERO_RUN.len() / 4);
+        out.extend_from_slice(&ZERO_RUN[..4 * n]);
+        count -= n;
+    }
 }
 
 /// A matrix as a list of rows.
@@ -581,4 +612,43 @@ fn write_weights(out: &mut Vec<u8>, model: &CompiledModel, flush: &mut dyn FnMut
         }
     }
     out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_with_runs_of_zeros_are_written_value_by_value() {
+        // Runs shorter than, equal to and longer than one copied slice (64), at both ends, and
+        // -0.0, which is not an exact zero's bits and keeps its sign.
+        let mut row = Vec::new();
+        for run in [0usize, 1, 2, 63, 64, 65, 130] {
+            row.extend(std::iter::repeat_n(0.0, run));
+            row.push(run as f64 + 0.5);
+        }
+        row.push(-0.0);
+        row.extend(std::iter::repeat_n(0.0, 70));
+        for start in [0, 1, 3] {
+            let values = &row[start..];
+            let mut expected = b"[".to_vec();
+            for (j, &x) in values.iter().enumerate() {
+                if j > 0 {
+                    expected.push(b',');
+                }
+                write_f64(&mut expected, x);
+            }
+            expected.push(b']');
+            let mut got = Vec::new();
+            write_row(&mut got, values);
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "row from {start}"
+            );
+        }
+        let mut empty = Vec::new();
+        write_row(&mut empty, &[]);
+        assert_eq!(empty, b"[]");
+    }
 }
