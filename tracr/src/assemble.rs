@@ -1,7 +1,7 @@
 //! Tracr's `assemble` (with `craft_model_to_transformer`): craft half-layers become haiku-layout
 //! weight matrices over the named residual stream, plus embeddings and provenance.
 
-use ndarray::{s, Array1, Array2};
+use ndarray::{s, Array1, Array2, ArrayViewMut2};
 
 use crate::allocate::{CraftModel, HalfLayer, Owner};
 use crate::craft::bases::{join_vector_spaces, BasisDirection, VectorSpace};
@@ -76,6 +76,73 @@ impl Interface {
 /// `project(residual, space).matrix`: `[D, dims(space)]`.
 fn from_residual(residual: &VectorSpace, space: &VectorSpace) -> Array2<f64> {
     project(residual, space).matrix
+}
+
+/// The nonzeros of [`from_residual`], each a 1: `(residual row, position in space)`.
+fn residual_positions(residual: &VectorSpace, space: &VectorSpace) -> Vec<(usize, usize)> {
+    residual
+        .basis()
+        .iter()
+        .enumerate()
+        .filter_map(|(r, d)| space.index_of(d).map(|k| (r, k)))
+        .collect()
+}
+
+/// Writes `from_residual(residual, space) · matrix` (`[D, cols]`) into `target`, which holds zeros.
+///
+/// Each row of that product is one row of `matrix` (or zero), so it is copied rather than
+/// multiplied. The bits are the product's: its sums start at +0.0 and add a single `1 · x` to
+/// products `0 · y` = ±0.0, which gives `x`, except that -0.0 becomes +0.0, which `x + 0.0` also
+/// does. With an infinity or NaN in `matrix` the product would spread NaN (`0 · inf`), so such a
+/// matrix is multiplied.
+fn assign_from_residual(
+    mut target: ArrayViewMut2<'_, f64>,
+    residual: &VectorSpace,
+    space: &VectorSpace,
+    matrix: &Array2<f64>,
+) {
+    if matrix.iter().any(|x| !x.is_finite()) {
+        target.assign(&from_residual(residual, space).dot(matrix));
+        return;
+    }
+    for (r, k) in residual_positions(residual, space) {
+        target
+            .row_mut(r)
+            .zip_mut_with(&matrix.row(k), |t, &x| *t = x + 0.0);
+    }
+}
+
+/// Writes `matrix · from_residual(residual, space)ᵀ` (`[rows, D]`) into `target`, which holds
+/// zeros: one column of `matrix` per residual column, as [`assign_from_residual`] copies rows.
+fn assign_to_residual(
+    mut target: ArrayViewMut2<'_, f64>,
+    residual: &VectorSpace,
+    space: &VectorSpace,
+    matrix: &Array2<f64>,
+) {
+    if matrix.iter().any(|x| !x.is_finite()) {
+        target.assign(&matrix.dot(&from_residual(residual, space).t()));
+        return;
+    }
+    for (r, k) in residual_positions(residual, space) {
+        target
+            .column_mut(r)
+            .zip_mut_with(&matrix.column(k), |t, &x| *t = x + 0.0);
+    }
+}
+
+/// Writes `from_residual(residual, space)` into `target` (zeros, `[D, dims(space)]`), transposed
+/// when `transposed`: the 0/1 reading (key) and writing (output) maps of a head.
+fn assign_projection(
+    mut target: ArrayViewMut2<'_, f64>,
+    residual: &VectorSpace,
+    space: &VectorSpace,
+    transposed: bool,
+) {
+    for (r, k) in residual_positions(residual, space) {
+        let at = if transposed { [k, r] } else { [r, k] };
+        target[at] = 1.0;
+    }
 }
 
 fn value_of(d: &BasisDirection) -> Value {
@@ -186,14 +253,18 @@ pub fn assemble(craft: &CraftModel, io: &Interface) -> Result<CompiledModel> {
         match half {
             HalfLayer::Mlp { combined, parts } => {
                 let h = combined.hidden_size();
-                let w1 =
-                    from_residual(&residual, &combined.fst.input_space).dot(&combined.fst.matrix);
-                layer.mlp.hidden.slice_mut(s![.., ..h]).assign(&w1);
-                let w2 = combined
-                    .snd
-                    .matrix
-                    .dot(&from_residual(&residual, &combined.snd.output_space).t());
-                layer.mlp.output.slice_mut(s![..h, ..]).assign(&w2);
+                assign_from_residual(
+                    layer.mlp.hidden.slice_mut(s![.., ..h]),
+                    &residual,
+                    &combined.fst.input_space,
+                    &combined.fst.matrix,
+                );
+                assign_to_residual(
+                    layer.mlp.output.slice_mut(s![..h, ..]),
+                    &residual,
+                    &combined.snd.output_space,
+                    &combined.snd.matrix,
+                );
                 info.contents = mlp_contents(combined, parts);
             }
             HalfLayer::Attention(heads) => {
@@ -202,11 +273,18 @@ pub fn assemble(craft: &CraftModel, io: &Interface) -> Result<CompiledModel> {
                 for (i, (owner, head)) in heads.iter().enumerate() {
                     let cols = i * key_size;
                     let qk_width = head.w_qk.matrix.ncols();
-                    let q = from_residual(&residual, &head.w_qk.left_space).dot(&head.w_qk.matrix);
-                    a.query.slice_mut(s![.., cols..cols + qk_width]).assign(&q);
-                    a.key
-                        .slice_mut(s![.., cols..cols + qk_width])
-                        .assign(&from_residual(&residual, &head.w_qk.right_space));
+                    assign_from_residual(
+                        a.query.slice_mut(s![.., cols..cols + qk_width]),
+                        &residual,
+                        &head.w_qk.left_space,
+                        &head.w_qk.matrix,
+                    );
+                    assign_projection(
+                        a.key.slice_mut(s![.., cols..cols + qk_width]),
+                        &residual,
+                        &head.w_qk.right_space,
+                        false,
+                    );
                     let value_width = head.w_ov.matrix.ncols();
                     if value_width > key_size {
                         return Err(Error::KeySizeTooSmall {
@@ -215,13 +293,18 @@ pub fn assemble(craft: &CraftModel, io: &Interface) -> Result<CompiledModel> {
                             key_size,
                         });
                     }
-                    let v = from_residual(&residual, &head.w_ov.input_space).dot(&head.w_ov.matrix);
-                    a.value
-                        .slice_mut(s![.., cols..cols + value_width])
-                        .assign(&v);
-                    a.output
-                        .slice_mut(s![cols..cols + value_width, ..])
-                        .assign(&from_residual(&residual, &head.w_ov.output_space).t());
+                    assign_from_residual(
+                        a.value.slice_mut(s![.., cols..cols + value_width]),
+                        &residual,
+                        &head.w_ov.input_space,
+                        &head.w_ov.matrix,
+                    );
+                    assign_projection(
+                        a.output.slice_mut(s![cols..cols + value_width, ..]),
+                        &residual,
+                        &head.w_ov.output_space,
+                        true,
+                    );
                     infos.push(head_info(i, owner, head));
                 }
                 info.contents = ModuleContents::Attention {
@@ -418,5 +501,55 @@ fn mlp_contents(
             })
             .collect(),
         hidden_size_used: hidden.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn bits(m: &Array2<f64>) -> Vec<u64> {
+        m.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// A residual of five directions and a space holding two of them and one it lacks.
+    fn spaces() -> (VectorSpace, VectorSpace) {
+        (
+            VectorSpace::from_names(&["a", "b", "c", "d", "e"]),
+            VectorSpace::from_names(&["b", "d", "z"]),
+        )
+    }
+
+    #[test]
+    fn copied_weights_have_the_bits_of_the_projection_products() {
+        let (residual, space) = spaces();
+        let finite = array![[-0.0, 1.5], [2.0, -0.0], [3.0, 4.0]];
+        // With an infinity or NaN the product spreads NaN to rows that copying would leave zero.
+        let non_finite = array![[f64::INFINITY, 1.0], [2.0, f64::NAN], [3.0, 4.0]];
+        for matrix in [finite, non_finite] {
+            let mut got = Array2::zeros((5, 2));
+            assign_from_residual(got.view_mut(), &residual, &space, &matrix);
+            let expected = from_residual(&residual, &space).dot(&matrix);
+            assert_eq!(bits(&got), bits(&expected), "{got} against {expected}");
+
+            let transposed = matrix.t().to_owned();
+            let mut got = Array2::zeros((2, 5));
+            assign_to_residual(got.view_mut(), &residual, &space, &transposed);
+            let expected = transposed.dot(&from_residual(&residual, &space).t());
+            assert_eq!(bits(&got), bits(&expected), "{got} against {expected}");
+        }
+    }
+
+    #[test]
+    fn written_projections_equal_the_dense_ones() {
+        let (residual, space) = spaces();
+        let expected = from_residual(&residual, &space);
+        let mut got = Array2::zeros((5, 3));
+        assign_projection(got.view_mut(), &residual, &space, false);
+        assert_eq!(got, expected);
+        let mut got = Array2::zeros((3, 5));
+        assign_projection(got.view_mut(), &residual, &space, true);
+        assert_eq!(got, expected.t());
     }
 }

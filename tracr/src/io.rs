@@ -147,10 +147,18 @@ fn temporary_path(target: &Path, purpose: &str) -> PathBuf {
 /// Writes `bytes` to `path` all at once: atomically for regular files (through symlinks), in place
 /// for devices, to standard output for `-`. On failure nothing is left.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`] with the bytes that `write` writes as it makes them, so that a large file
+/// need not be held in memory first; the same guarantees (nothing is left if `write` fails).
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     if is_stdout(path) {
         let mut stdout = std::io::stdout().lock();
-        return stdout
-            .write_all(bytes)
+        return write(&mut stdout)
             .and_then(|()| stdout.flush())
             .map_err(|e| write_error(path, e));
     }
@@ -158,7 +166,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         return std::fs::OpenOptions::new()
             .write(true)
             .open(path)
-            .and_then(|mut file| file.write_all(bytes))
+            .and_then(|mut file| write(&mut file))
             .map_err(|e| write_error(path, e));
     }
     let target = resolve_symlinks(path)?;
@@ -170,7 +178,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
             return std::fs::OpenOptions::new()
                 .write(true)
                 .open(&target)
-                .and_then(|mut file| file.write_all(bytes))
+                .and_then(|mut file| write(&mut file))
                 .map_err(|e| write_error(path, e));
         }
     }
@@ -180,7 +188,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let temporary = temporary_path(&target, "tmp");
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
+        write(&mut file)?;
         // No sync_all: see the module's doc (the rename alone keeps readers from half a file).
         std::fs::rename(&temporary, &target)
     })();

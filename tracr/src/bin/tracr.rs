@@ -270,11 +270,15 @@ fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
             model.config.d_model
         );
     }
-    Ok(if args.describe {
+    let text = if args.describe {
         describe(&model).trim_end().to_string()
     } else {
         String::new()
-    })
+    };
+    // The process ends right after this: freeing the weights one by one would only cost time
+    // (a measurable part of a short `tracr compile -o` process), so the exit frees them.
+    std::mem::forget(model);
+    Ok(text)
 }
 
 /// One JSON line per input; an error says which input when there are several.

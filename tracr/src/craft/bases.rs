@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::value::Value;
@@ -73,9 +75,15 @@ impl fmt::Display for BasisDirection {
 /// which agrees with CPython whenever the order is total.
 pub fn python_sorted<T: Clone>(items: &[T], less: impl Fn(&T, &T) -> bool) -> Vec<T> {
     let mut out: Vec<T> = items.to_vec();
+    python_sort(&mut out, less);
+    out
+}
+
+/// [`python_sorted`] in place: the same order, without cloning the items.
+pub fn python_sort<T>(out: &mut [T], less: impl Fn(&T, &T) -> bool) {
     let n = out.len();
     if n < 2 {
-        return out;
+        return;
     }
     let mut run = 2;
     if less(&out[1], &out[0]) {
@@ -89,11 +97,11 @@ pub fn python_sorted<T: Clone>(items: &[T], less: impl Fn(&T, &T) -> bool) -> Ve
         }
     }
     for start in run..n {
-        let pivot = out[start].clone();
+        // The pivot stays at `start` until the rotation, so it is compared in place.
         let (mut lo, mut hi) = (0, start);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if less(&pivot, &out[mid]) {
+            if less(&out[start], &out[mid]) {
                 hi = mid;
             } else {
                 lo = mid + 1;
@@ -101,7 +109,6 @@ pub fn python_sorted<T: Clone>(items: &[T], less: impl Fn(&T, &T) -> bool) -> Ve
         }
         out[lo..=start].rotate_right(1);
     }
-    out
 }
 
 /// Sorts directions in Tracr's order.
@@ -122,16 +129,106 @@ pub fn sort_values(values: &[Value]) -> Vec<Value> {
 }
 
 /// A vector space spanned by named directions, kept in Tracr's sorted order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 pub struct VectorSpace {
     basis: Vec<BasisDirection>,
+    /// `(hash, position)` of every direction, sorted: built on the first lookup in a space of
+    /// [`INDEXED_DIMS`] or more, where the compiler looks up thousands of directions (a sequence
+    /// map's hidden pairs) and a scan made compiling quadratic. Clones made after it is built
+    /// share it: the basis of a space never changes.
+    index: OnceLock<Arc<Vec<(u64, usize)>>>,
+}
+
+/// Spaces this large get a hash index for [`VectorSpace::index_of`]; in smaller ones a scan is as fast.
+const INDEXED_DIMS: usize = 16;
+
+/// A direction's hash for the index.
+fn direction_hash(direction: &BasisDirection) -> u64 {
+    let mut hasher = FxHasher::default();
+    direction.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// rustc's FxHash: one rotate, xor and multiply per word, several times faster than the standard
+/// SipHash on short keys such as directions. Every lookup compares the directions its hash finds,
+/// so a weaker hash costs at most a few comparisons, never a wrong answer.
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.add(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_i64(&mut self, i: i64) {
+        self.add(i as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// A set of directions hashed with [`FxHasher`].
+type DirectionSet<'a> = HashSet<&'a BasisDirection, BuildHasherDefault<FxHasher>>;
+
+impl PartialEq for VectorSpace {
+    fn eq(&self, other: &Self) -> bool {
+        self.basis == other.basis
+    }
+}
+
+impl Eq for VectorSpace {}
+
+impl fmt::Debug for VectorSpace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VectorSpace")
+            .field("basis", &self.basis)
+            .finish()
+    }
 }
 
 impl VectorSpace {
     /// The space spanned by `directions`, sorted as Tracr sorts them.
-    pub fn new(directions: Vec<BasisDirection>) -> Self {
+    pub fn new(mut directions: Vec<BasisDirection>) -> Self {
+        python_sort(&mut directions, BasisDirection::py_lt);
+        Self::from_sorted(directions)
+    }
+
+    /// The space of directions already in Tracr's order.
+    fn from_sorted(basis: Vec<BasisDirection>) -> Self {
         VectorSpace {
-            basis: sort_directions(&directions),
+            basis,
+            index: OnceLock::new(),
         }
     }
 
@@ -162,7 +259,29 @@ impl VectorSpace {
 
     /// The position of a direction in the sorted basis; the last one if it repeats, like Tracr's `index_by_direction`.
     pub fn index_of(&self, direction: &BasisDirection) -> Option<usize> {
-        self.basis.iter().rposition(|d| d == direction)
+        if self.basis.len() < INDEXED_DIMS {
+            return self.basis.iter().rposition(|d| d == direction);
+        }
+        let index = self.index.get_or_init(|| {
+            let mut index: Vec<(u64, usize)> = self
+                .basis
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (direction_hash(d), i))
+                .collect();
+            index.sort_unstable();
+            Arc::new(index)
+        });
+        let hash = direction_hash(direction);
+        let first = index.partition_point(|&(h, _)| h < hash);
+        // Equal directions hash alike, and a run of equal hashes is in position order: its last
+        // equal direction is Tracr's (the last); an unequal one with the same hash is passed over.
+        index[first..]
+            .iter()
+            .take_while(|&&(h, _)| h == hash)
+            .filter(|&&(_, i)| self.basis[i] == *direction)
+            .map(|&(_, i)| i)
+            .last()
     }
 
     /// Whether the direction is part of this space.
@@ -196,10 +315,10 @@ impl VectorSpace {
 /// The direct sum of spaces; errors when they share a direction (Tracr's `direct_sum`).
 pub fn direct_sum(spaces: &[&VectorSpace]) -> Result<VectorSpace> {
     let mut all = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen = DirectionSet::default();
     for space in spaces {
         for d in space.basis() {
-            if !seen.insert(d.clone()) {
+            if !seen.insert(d) {
                 return Err(Error::Craft(format!(
                     "direct sum of overlapping spaces: {d} appears twice"
                 )));
@@ -212,17 +331,21 @@ pub fn direct_sum(spaces: &[&VectorSpace]) -> Result<VectorSpace> {
 
 /// The sorted union of spaces, which may overlap (Tracr's `join_vector_spaces`).
 pub fn join_vector_spaces(spaces: &[&VectorSpace]) -> VectorSpace {
-    let mut all = Vec::new();
-    let mut seen = HashSet::new();
+    let mut all: Vec<&BasisDirection> = Vec::new();
+    let mut seen = DirectionSet::default();
     for space in spaces {
         for d in space.basis() {
-            if seen.insert(d.clone()) {
-                all.push(d.clone());
+            if seen.insert(d) {
+                all.push(d);
             }
         }
     }
     // Tracr sorts twice (once in join, once in the constructor); with a total order that is once.
-    VectorSpace::new(sort_directions(&all))
+    // Sorting references and cloning the result once gives the same order without the copies.
+    for _ in 0..2 {
+        python_sort(&mut all, |a, b| a.py_lt(b));
+    }
+    VectorSpace::from_sorted(all.into_iter().cloned().collect())
 }
 
 #[cfg(test)]
@@ -475,6 +598,41 @@ mod tests {
                 .labels(),
             ["a", "b", "c"]
         );
+    }
+
+    #[test]
+    fn index_of_in_an_indexed_space_finds_what_a_scan_finds() {
+        // Large enough for the hash index, with a repeated direction (LinearSequenceMap(x, x)
+        // builds such spaces) and True, which equals 1 as in Python.
+        let mut directions: Vec<BasisDirection> = (0..40)
+            .map(|i| BasisDirection::new("t", Value::Int(i)))
+            .chain((0..5).map(|i| BasisDirection::new("s", Value::from(format!("v{i}").as_str()))))
+            .collect();
+        directions.push(BasisDirection::named("x"));
+        directions.push(BasisDirection::named("x"));
+        let space = VectorSpace::new(directions);
+        assert!(
+            space.num_dims() >= INDEXED_DIMS,
+            "{} dims",
+            space.num_dims()
+        );
+        let mut probes: Vec<BasisDirection> = space.basis().to_vec();
+        probes.extend([
+            BasisDirection::new("t", Value::Bool(true)),
+            BasisDirection::new("t", Value::Int(40)),
+            BasisDirection::new("u", Value::Int(1)),
+            BasisDirection::named("t"),
+        ]);
+        for probe in &probes {
+            let scanned = space.basis().iter().rposition(|d| d == probe);
+            assert_eq!(
+                space.index_of(probe),
+                scanned,
+                "index of {probe} in {space:?}"
+            );
+            // A clone shares the index built above and answers alike.
+            assert_eq!(space.clone().index_of(probe), scanned, "clone, {probe}");
+        }
     }
 
     #[test]

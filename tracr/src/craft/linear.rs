@@ -137,14 +137,18 @@ impl ScalarBilinear {
 /// The one-hot row of `direction` in `space`, or an error naming both.
 pub fn one_hot(space: &VectorSpace, direction: &BasisDirection) -> Result<Array1<f64>> {
     let mut v = Array1::zeros(space.num_dims());
-    let i = space.index_of(direction).ok_or_else(|| {
+    v[index_in(space, direction)?] = 1.0;
+    Ok(v)
+}
+
+/// The position of `direction` in `space` ([`VectorSpace::index_of`]), or [`one_hot`]'s error.
+pub fn index_in(space: &VectorSpace, direction: &BasisDirection) -> Result<usize> {
+    space.index_of(direction).ok_or_else(|| {
         Error::Craft(format!(
             "direction {direction} is not in the space [{}]",
             space.labels().join(", ")
         ))
-    })?;
-    v[i] = 1.0;
-    Ok(v)
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
@@ -25,14 +26,37 @@ use crate::value::Value;
 pub fn to_json_bytes(model: &CompiledModel) -> Vec<u8> {
     // About 18 bytes per weight as text; reserving avoids most reallocations.
     let mut bytes = Vec::with_capacity(weight_count(model) * 18 + 64 * 1024);
-    write_document(&mut bytes, model);
+    write_document(&mut bytes, model, &mut |_| {});
     bytes.push(b'\n');
     bytes
 }
 
 /// Writes the model as JSON to `path` atomically (`-` is standard output).
 pub fn write_json(model: &CompiledModel, path: &Path) -> Result<()> {
-    crate::io::write_atomically(path, &to_json_bytes(model))
+    crate::io::write_atomically_with(path, |file| write_json_to(model, file))
+}
+
+/// The text held before it is passed on by [`write_json_to`].
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Writes [`to_json_bytes`]'s bytes to `sink` in pieces of about 64 KiB, so that the text of a
+/// large model (1 MB for shuffle_dyck2) never sits in memory whole: fresh memory costs a page
+/// fault per 4 KiB, a large part of a short `tracr compile -o` process.
+pub fn write_json_to(model: &CompiledModel, sink: &mut dyn Write) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(2 * CHUNK_BYTES);
+    // The writer cannot fail midway, so the first error is kept and the rest of the text dropped.
+    let mut error = None;
+    write_document(&mut out, model, &mut |out| {
+        if error.is_none() {
+            error = sink.write_all(out).err();
+        }
+        out.clear();
+    });
+    out.push(b'\n');
+    match error {
+        Some(error) => Err(error),
+        None => sink.write_all(&out),
+    }
 }
 
 /// Reads a model from JSON bytes in the fixtures' `model` schema.
@@ -384,7 +408,9 @@ pub(crate) fn weight_count(model: &CompiledModel) -> usize {
 /// The top-level object is written by hand, entry by entry, exactly as serde_json's compact
 /// serialiser writes a map (`{"key":value,...}`), so that the weights can skip serde: writing their
 /// numbers one by one is most of the document, and nearly all of them are `0.0`.
-fn write_document(out: &mut Vec<u8>, model: &CompiledModel) {
+/// The document into `out`; `flush` is offered `out` between weight rows once it holds
+/// [`CHUNK_BYTES`], to pass the text on and clear it (or to keep it).
+fn write_document(out: &mut Vec<u8>, model: &CompiledModel, flush: &mut dyn FnMut(&mut Vec<u8>)) {
     let mut first = true;
     // `{"key":` for the first entry, `,"key":` after it; the caller writes the value.
     let mut key = |out: &mut Vec<u8>, key: &str| {
@@ -416,7 +442,7 @@ fn write_document(out: &mut Vec<u8>, model: &CompiledModel) {
     key(out, "weights_layout");
     write_serde(out, WEIGHTS_LAYOUT);
     key(out, "weights");
-    write_weights(out, model);
+    write_weights(out, model, flush);
     // Rotated, compressed or perturbed models only, after the weights as in `to_json`.
     if let Some(residual_map) = model.residual_map_json() {
         key(out, "residual_map");
@@ -503,34 +529,68 @@ fn write_f64(out: &mut Vec<u8>, x: f64) {
 /// A bias vector (or one row) as `[x,y,...]`.
 fn write_row<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = &'a f64>) {
     out.push(b'[');
-    for (j, &x) in values.into_iter().enumerate() {
-        if j > 0 {
-            out.push(b',');
+    let mut values = values.into_iter();
+    if let Some(&first) = values.next() {
+        write_f64(out, first);
+    }
+    // Most weights are exact zeros: runs of them are counted and copied as one slice each.
+    let mut zeros = 0;
+    for &x in values {
+        if x.to_bits() == 0 {
+            zeros += 1;
+            continue;
         }
+        write_zeros(out, zeros);
+        zeros = 0;
+        out.push(b',');
         write_f64(out, x);
     }
+    write_zeros(out, zeros);
     out.push(b']');
 }
 
+/// `,0.0` 64 times.
+const ZERO_RUN: [u8; 256] = {
+    let mut run = [0u8; 256];
+    let mut i = 0;
+    while i < run.len() {
+        run[i] = b",0.0"[i % 4];
+        i += 1;
+    }
+    run
+};
+
+/// `,0.0` `count` times: what [`write_f64`] writes for each +0.0, with its comma.
+fn write_zeros(out: &mut Vec<u8>, mut count: usize) {
+    while count > 0 {
+        let n = count.min(ZERO_RUN.len() / 4);
+        out.extend_from_slice(&ZERO_RUN[..4 * n]);
+        count -= n;
+    }
+}
+
 /// A matrix as a list of rows.
-fn write_rows(out: &mut Vec<u8>, matrix: &Array2<f64>) {
+fn write_rows(out: &mut Vec<u8>, matrix: &Array2<f64>, flush: &mut dyn FnMut(&mut Vec<u8>)) {
     out.push(b'[');
     for (i, row) in matrix.rows().into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         write_row(out, row.iter());
+        if out.len() >= CHUNK_BYTES {
+            flush(out);
+        }
     }
     out.push(b']');
 }
 
 /// The weights under haiku's names, in `to_json`'s insertion order: `{"embeddings": matrix}` for
 /// the embeddings, `{"b": bias, "w": weights}` for every other module.
-fn write_weights(out: &mut Vec<u8>, model: &CompiledModel) {
+fn write_weights(out: &mut Vec<u8>, model: &CompiledModel, flush: &mut dyn FnMut(&mut Vec<u8>)) {
     out.extend_from_slice(b"{\"pos_embed\":{\"embeddings\":");
-    write_rows(out, &model.pos_embed);
+    write_rows(out, &model.pos_embed, flush);
     out.extend_from_slice(b"},\"token_embed\":{\"embeddings\":");
-    write_rows(out, &model.token_embed);
+    write_rows(out, &model.token_embed, flush);
     out.push(b'}');
     for (i, layer) in model.weights.iter().enumerate() {
         let (a, m) = (&layer.attn, &layer.mlp);
@@ -547,9 +607,48 @@ fn write_weights(out: &mut Vec<u8>, model: &CompiledModel) {
             out.extend_from_slice(b":{\"b\":");
             write_row(out, b.iter());
             out.extend_from_slice(b",\"w\":");
-            write_rows(out, w);
+            write_rows(out, w, flush);
             out.push(b'}');
         }
     }
     out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_with_runs_of_zeros_are_written_value_by_value() {
+        // Runs shorter than, equal to and longer than one copied slice (64), at both ends, and
+        // -0.0, which is not an exact zero's bits and keeps its sign.
+        let mut row = Vec::new();
+        for run in [0usize, 1, 2, 63, 64, 65, 130] {
+            row.extend(std::iter::repeat_n(0.0, run));
+            row.push(run as f64 + 0.5);
+        }
+        row.push(-0.0);
+        row.extend(std::iter::repeat_n(0.0, 70));
+        for start in [0, 1, 3] {
+            let values = &row[start..];
+            let mut expected = b"[".to_vec();
+            for (j, &x) in values.iter().enumerate() {
+                if j > 0 {
+                    expected.push(b',');
+                }
+                write_f64(&mut expected, x);
+            }
+            expected.push(b']');
+            let mut got = Vec::new();
+            write_row(&mut got, values);
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "row from {start}"
+            );
+        }
+        let mut empty = Vec::new();
+        write_row(&mut empty, &[]);
+        assert_eq!(empty, b"[]");
+    }
 }

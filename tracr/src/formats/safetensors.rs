@@ -246,18 +246,19 @@ pub fn read_safetensors(path: &Path) -> Result<CompiledModel> {
 
 /// Little-endian bytes of f64 values.
 fn f64_bytes<'a>(values: impl ExactSizeIterator<Item = &'a f64>) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(values.len() * 8);
-    for x in values {
-        bytes.extend_from_slice(&x.to_le_bytes());
+    // Filling fixed 8-byte slots compiles to plain stores; pushing checked the capacity per value.
+    let mut bytes = vec![0u8; values.len() * 8];
+    for (slot, x) in bytes.chunks_exact_mut(8).zip(values) {
+        slot.copy_from_slice(&x.to_le_bytes());
     }
     bytes
 }
 
 /// Little-endian bytes of values rounded to f32.
 pub(crate) fn f32_bytes(values: impl ExactSizeIterator<Item = f64>) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(values.len() * 4);
-    for x in values {
-        bytes.extend_from_slice(&(x as f32).to_le_bytes());
+    let mut bytes = vec![0u8; values.len() * 4];
+    for (slot, x) in bytes.chunks_exact_mut(4).zip(values) {
+        slot.copy_from_slice(&(x as f32).to_le_bytes());
     }
     bytes
 }

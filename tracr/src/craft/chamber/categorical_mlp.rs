@@ -5,7 +5,7 @@ use ndarray::Array1;
 use super::ValueFn;
 use crate::craft::bases::{direct_sum, BasisDirection, VectorSpace};
 use crate::craft::blocks::Mlp;
-use crate::craft::linear::{one_hot, project, Linear};
+use crate::craft::linear::{index_in, project, Linear};
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -157,15 +157,17 @@ pub fn sequence_map_categorical_mlp(
 
     let fst = Linear::from_action(input_space, hidden_space.clone(), |d| {
         let mut out = Array1::zeros(hidden_space.num_dims());
+        // Adding 1 at the pair's neuron is adding its one-hot (the other entries gain +0.0), without
+        // a hidden-sized vector per pair.
         if one_space.contains(d) {
             out.fill(-1.0);
         } else if input1_space.contains(d) {
             for y in input2_space.basis() {
-                out += &one_hot(&hidden_space, &pair_direction(hidden_name, d, y))?;
+                out[index_in(&hidden_space, &pair_direction(hidden_name, d, y))?] += 1.0;
             }
         } else {
             for x in input1_space.basis() {
-                out += &one_hot(&hidden_space, &pair_direction(hidden_name, x, d))?;
+                out[index_in(&hidden_space, &pair_direction(hidden_name, x, d))?] += 1.0;
             }
         }
         Ok(out)

@@ -62,14 +62,19 @@ fn discretising_layer(
     }
     let hidden_space = VectorSpace::new(hidden);
     let input_space = join_vector_spaces(&[input_space, one_space]);
+    // Each step's two neurons, looked up once rather than once per input direction.
+    let step_neurons: Vec<(usize, usize)> = (1..points.len())
+        .map(|k| {
+            let neuron = |i| hidden_space.index_of(&step(k, i)).expect("step neuron");
+            (neuron(0), neuron(1))
+        })
+        .collect();
     let fst = Linear::from_action(input_space, hidden_space.clone(), |d| {
         let mut out = Array1::zeros(hidden_space.num_dims());
         if *d == one {
             out += &one_hot(&hidden_space, &BasisDirection::named(start_name.clone()))?;
         }
-        for (k, t) in thresholds.iter().enumerate().map(|(i, t)| (i + 1, *t)) {
-            let i0 = hidden_space.index_of(&step(k, 0)).expect("step neuron");
-            let i1 = hidden_space.index_of(&step(k, 1)).expect("step neuron");
+        for (&t, &(i0, i1)) in thresholds.iter().zip(&step_neurons) {
             if *d == one {
                 out[i0] += 1.0 - large_number * t;
                 out[i1] -= large_number * t;
