@@ -169,7 +169,7 @@ pub fn to_safetensors_bytes_as(model: &CompiledModel, dtype: TensorDtype) -> Res
     for (name, vector) in vectors {
         push(&mut tensors, name, dtype, vector)?;
     }
-    let metadata = HashMap::from([
+    let metadata = metadata_in_order([
         (METADATA_FORMAT_KEY.to_string(), FORMAT_NAME.to_string()),
         (
             METADATA_MODEL_KEY.to_string(),
@@ -261,6 +261,34 @@ pub(crate) fn f32_bytes(values: impl ExactSizeIterator<Item = f64>) -> Vec<u8> {
         slot.copy_from_slice(&(x as f32).to_le_bytes());
     }
     bytes
+}
+
+/// Tries of [`metadata_in_order`]; two entries come out in the wanted order half the time, so
+/// missing it 64 times in a row has probability 2^-64.
+const ORDER_TRIES: usize = 64;
+
+/// A metadata map that iterates in the order given, so that the same model gives the same bytes.
+///
+/// The crate takes `__metadata__` as a std `HashMap` and writes it in iteration order, which
+/// depends on the map's randomly seeded hasher. Every new map gets new keys, so building the map
+/// again until it iterates as wanted gives files whose bytes (and SHA-256) do not depend on the run,
+/// with the crate writing them. Meant for the two entries we write; should every try fail, the map
+/// of the last try is used (any order is a valid file).
+pub(crate) fn metadata_in_order<const N: usize>(
+    entries: [(String, String); N],
+) -> HashMap<String, String> {
+    let mut map = HashMap::from(entries.clone());
+    for _ in 1..ORDER_TRIES {
+        if map
+            .keys()
+            .zip(&entries)
+            .all(|(key, (wanted, _))| key == wanted)
+        {
+            break;
+        }
+        map = HashMap::from(entries.clone());
+    }
+    map
 }
 
 /// Serialises `(name, shape, bytes)` tensors of one dtype with the `safetensors` crate.

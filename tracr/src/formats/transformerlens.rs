@@ -14,14 +14,13 @@
 //! The file's metadata also keeps the model's JSON document without weights (`tracr_model`, as in
 //! our safetensors format), so that `tracr run FOLDER` rebuilds residual labels and provenance.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
 use safetensors::tensor::Dtype;
 use serde_json::{json, Map, Value as Json};
 
-use super::safetensors::{f32_bytes, serialize, TensorFile, METADATA_MODEL_KEY};
+use super::safetensors::{f32_bytes, metadata_in_order, serialize, TensorFile, METADATA_MODEL_KEY};
 use crate::craft::json::value_to_json;
 use crate::error::{Error, Result};
 use crate::model::{CompiledModel, OutputEncoding, WeightSource};
@@ -247,7 +246,7 @@ fn state_dict_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
         vec![sizes.d_vocab_out],
         vec![0.0; sizes.d_vocab_out],
     );
-    let metadata = HashMap::from([
+    let metadata = metadata_in_order([
         // What torch's safetensors writer puts there.
         ("format".to_string(), "pt".to_string()),
         (
