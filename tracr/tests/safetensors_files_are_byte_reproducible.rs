@@ -10,13 +10,16 @@ use tracr::formats::transformerlens::transformerlens_files;
 
 const WRITES: usize = 20;
 
+/// One way of writing a model's safetensors bytes, by name.
+type Writer<'a> = (&'a str, Box<dyn Fn() -> Vec<u8> + 'a>);
+
 #[test]
 fn twenty_writes_of_a_model_give_the_same_bytes_in_every_safetensors_form() {
     let model = tracr::library::by_name("reverse")
         .expect("reverse is in the registry")
         .compile()
         .expect("reverse compiles");
-    let forms: Vec<(&str, Box<dyn Fn() -> Vec<u8>>)> = vec![
+    let forms: Vec<Writer> = vec![
         (
             "f64",
             Box::new(|| to_safetensors_bytes(&model).expect("writes")),
