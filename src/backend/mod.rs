@@ -1,6 +1,7 @@
 //! What a pruning backend computes, so the training loop is written once for every backend.
 
 pub mod candle;
+pub mod frozen;
 pub mod ndarray;
 
 use crate::error::Result;
