@@ -14,6 +14,7 @@ use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};
 
 use crate::ablation::Ablation;
 use crate::backend::frozen::frozen_matmul;
+use crate::backend::layer_norm::normalized_product;
 use crate::backend::{AttributionBackend, Backend, Lambdas, StepRequest, StepResult};
 use crate::error::{Error, Result};
 use crate::graph::{EdgeGraph, HeadInput};
@@ -698,25 +699,12 @@ fn upload_stack(matrices: &[Array2<f64>], dtype: DType, device: &Device) -> Resu
     tensor(&data, (matrices.len(), rows, cols), dtype, device)
 }
 
-/// `n(x)·W + b` (see [`Projection`]) for `x` `[readers, M, D]` (or `[M, D]`). The row scaling by `1/σ`
-/// commutes with the product, so it is applied to the narrow `[M, width]` result instead of to `x`.
+/// `n(x)·W + b` (see [`Projection`]) for `x` `[readers, M, D]` (or `[M, D]`); `n(x)·W` is one fused op on
+/// the CPU (see [`normalized_product`]).
 fn project(x: &Tensor, projection: &Projection) -> Result<Tensor> {
     let product = match projection.epsilon {
         None => frozen_matmul(x, &projection.weight).ce()?,
-        Some(epsilon) => {
-            let mean = x.mean_keepdim(D::Minus1).ce()?;
-            let centred = x.broadcast_sub(&mean).ce()?;
-            let inv_std = centred
-                .sqr()
-                .and_then(|c| c.mean_keepdim(D::Minus1))
-                .and_then(|v| v.affine(1.0, epsilon))
-                .and_then(|v| v.sqrt())
-                .and_then(|v| v.recip())
-                .ce()?;
-            frozen_matmul(&centred, &projection.weight)
-                .and_then(|y| y.broadcast_mul(&inv_std))
-                .ce()?
-        }
+        Some(epsilon) => normalized_product(x, &projection.weight, epsilon).ce()?,
     };
     product.broadcast_add(&projection.bias).ce()
 }
