@@ -14,6 +14,7 @@ use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};
 
 use crate::ablation::Ablation;
 use crate::backend::frozen::frozen_matmul;
+use crate::backend::gelu::gelu;
 use crate::backend::layer_norm::normalized_product;
 use crate::backend::{AttributionBackend, Backend, Lambdas, StepRequest, StepResult};
 use crate::error::{Error, Result};
@@ -710,23 +711,15 @@ fn project(x: &Tensor, projection: &Projection) -> Result<Tensor> {
 }
 
 /// ReLU with derivative 0 at 0 (torch's and the reference's convention; candle's own relu passes 1 there,
-/// which matters for Tracr MLPs, whose pre-activations are often exactly 0); GELU in GPT-2's tanh form,
-/// composed from exact ops because candle's fused GELU backward uses 6-digit constants.
+/// which matters for Tracr MLPs, whose pre-activations are often exactly 0); GELU in GPT-2's tanh form
+/// with full-precision constants ([`gelu`]; candle's fused GELU backward uses 6-digit ones).
 fn activation(x: &Tensor, kind: Activation) -> Result<Tensor> {
     match kind {
         Activation::Relu => {
             let positive = x.gt(0.0).and_then(|m| m.to_dtype(x.dtype())).ce()?.detach();
             (x * positive).ce()
         }
-        Activation::Gelu => {
-            let c = (2.0 / std::f64::consts::PI).sqrt();
-            let inner = (x + x.powf(3.0).and_then(|x3| x3.affine(0.044715, 0.0)).ce()?)
-                .and_then(|y| y.affine(c, 0.0))
-                .and_then(|y| y.tanh())
-                .and_then(|t| t.affine(0.5, 0.5))
-                .ce()?;
-            (x * inner).ce()
-        }
+        Activation::Gelu => gelu(x).ce(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod candle;
 pub mod frozen;
+pub mod gelu;
 pub mod layer_norm;
 pub mod ndarray;
 
