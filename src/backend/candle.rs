@@ -5,7 +5,8 @@
 //! The readers of a layer are vectorised: the heads' inputs are one matrix product of the layer's mask block
 //! `[3H, writers]` with the writer differences `[writers, B·S·D]`, and every head of a layer runs in
 //! batched products (one `[3H]` q/k/v projection, `[H·B]` attention). Each LayerNorm's gain and
-//! bias are folded into the projection it feeds, so autograd keeps only the centred input per reader.
+//! bias are folded into the projection it feeds; on the CPU the normalisation and that projection are one
+//! op with a hand-written backward ([`normalized_product`]), and so is GELU ([`gelu`]).
 //! Products with the model's (frozen) weights go through [`frozen_matmul`], whose backward computes the
 //! gradient of the activations only: the masks are the only parameters.
 
