@@ -4,13 +4,19 @@
 //! One generic code path serves every device, so the CPU tests cover the logic the CUDA build runs.
 //! The readers of a layer are vectorised: the heads' inputs are one matrix product of the layer's mask block
 //! `[3H, writers]` with the writer differences `[writers, B·S·D]`, and every head of a layer runs in
-//! batched products (`[2H]` q/k and `[H]` v projections, `[H·B]` attention). Each LayerNorm's gain and
-//! bias are folded into the projection it feeds, so autograd keeps only the centred input per reader.
+//! batched products (one `[3H]` q/k/v projection, `[H·B]` attention). Each LayerNorm's gain and
+//! bias are folded into the projection it feeds; on the CPU the normalisation and that projection are one
+//! op with a hand-written backward ([`normalized_product`]), and so is GELU ([`gelu`]).
+//! Products with the model's (frozen) weights go through [`frozen_matmul`], whose backward computes the
+//! gradient of the activations only: the masks are the only parameters.
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};
 
 use crate::ablation::Ablation;
+use crate::backend::frozen::frozen_matmul;
+use crate::backend::gelu::gelu;
+use crate::backend::layer_norm::normalized_product;
 use crate::backend::{AttributionBackend, Backend, Lambdas, StepRequest, StepResult};
 use crate::error::{Error, Result};
 use crate::graph::{EdgeGraph, HeadInput};
@@ -78,11 +84,11 @@ struct Projection {
 
 #[derive(Debug, Clone)]
 struct Layer {
-    /// Query and key projections of every head, `[2H, D, key]` (q of every head, then k).
-    query_key: Projection,
-    /// Value projections, `[H, D, value]`.
-    value: Projection,
-    /// Output projections `[H, value, D]`.
+    /// Query, key and value projections of every head, `[3H, D, width]` (q of every head, then k, then
+    /// v; `width` the widest of them, narrower ones zero-padded): one product for every head reader, so
+    /// the backward never pads a part of the readers' inputs back to the whole.
+    query_key_value: Projection,
+    /// Output projections `[H, width, D]` (zero rows for padded value columns).
     w_output: Tensor,
     /// `[H, 1, D]`.
     b_output: Tensor,
@@ -264,16 +270,10 @@ impl CandleBackend {
         let d = model.d_model();
         let mut layers = Vec::with_capacity(model.num_layers());
         for (l, layer) in model.layers.iter().enumerate() {
-            let key = layer
+            let width = layer
                 .heads
                 .iter()
-                .map(|h| h.w_query.ncols())
-                .max()
-                .unwrap_or(0);
-            let value = layer
-                .heads
-                .iter()
-                .map(|h| h.w_value.ncols())
+                .map(|h| h.w_query.ncols().max(h.w_value.ncols()))
                 .max()
                 .unwrap_or(0);
             let ln = layer.ln_attention.as_ref();
@@ -287,32 +287,25 @@ impl CandleBackend {
                     epsilon: ln.map(|n| n.epsilon),
                 })
             };
-            let query_key = batched(
-                layer
-                    .heads
+            let heads = &layer.heads;
+            let query_key_value = batched(
+                (heads
                     .iter()
-                    .map(|h| fold(ln, &h.w_query, &h.b_query, key))
-                    .chain(
-                        layer
-                            .heads
-                            .iter()
-                            .map(|h| fold(ln, &h.w_key, &h.b_key, key)),
-                    )
-                    .collect(),
-            )?;
-            let value_projection = batched(
-                layer
-                    .heads
-                    .iter()
-                    .map(|h| fold(ln, &h.w_value, &h.b_value, value))
-                    .collect(),
+                    .map(|h| fold(ln, &h.w_query, &h.b_query, width)))
+                .chain(heads.iter().map(|h| fold(ln, &h.w_key, &h.b_key, width)))
+                .chain(
+                    heads
+                        .iter()
+                        .map(|h| fold(ln, &h.w_value, &h.b_value, width)),
+                )
+                .collect(),
             )?;
             // Zero rows for padded value columns: they multiply exact zeros.
             let outputs: Vec<Array2<f64>> = layer
                 .heads
                 .iter()
                 .map(|h| {
-                    let mut w = Array2::zeros((value, d));
+                    let mut w = Array2::zeros((width, d));
                     w.slice_mut(s![..h.w_output.nrows(), ..])
                         .assign(&h.w_output);
                     w
@@ -336,8 +329,7 @@ impl CandleBackend {
                 .map(|&e| e as u32)
                 .collect();
             layers.push(Layer {
-                query_key,
-                value: value_projection,
+                query_key_value,
                 w_output: upload_stack(&outputs, dtype, &device)?,
                 b_output: upload_stack(&output_biases, dtype, &device)?,
                 mlp_in: single(layer.ln_mlp.as_ref(), &layer.mlp.w_in, &layer.mlp.b_in)?,
@@ -518,28 +510,18 @@ impl CandleBackend {
             None
         };
         for (l, layer) in self.layers.iter().enumerate() {
-            // Every head of the layer at once: q and k inputs `[2H, M, D]`, v inputs `[H, M, D]`.
+            // Every head of the layer at once: q, k and v inputs `[3H, M, D]`, projected to `[3H, M, width]`.
             let inputs = read(&layer.head_edges, 3 * h_count, &groups)?;
-            let query_key = inputs
-                .narrow(0, 0, 2 * h_count)
-                .ce()
-                .and_then(|x| project(&x, &layer.query_key))?;
-            let value = inputs
-                .narrow(0, 2 * h_count, h_count)
-                .ce()
-                .and_then(|x| project(&x, &layer.value))?;
-            let (dk, dv) = (query_key.dim(2).ce()?, value.dim(2).ce()?);
-            let q = query_key
-                .narrow(0, 0, h_count)
-                .and_then(|q| q.reshape((h_count * b, s, dk)))
-                .ce()?;
-            let k = query_key
-                .narrow(0, h_count, h_count)
-                .and_then(|k| k.reshape((h_count * b, s, dk)))
-                .and_then(|k| k.transpose(1, 2))
-                .and_then(|k| k.contiguous())
-                .ce()?;
-            let v = value.reshape((h_count * b, s, dv)).ce()?;
+            let projected = project(&inputs, &layer.query_key_value)?;
+            let width = projected.dim(2).ce()?;
+            let part = |first: usize| {
+                projected
+                    .narrow(0, first * h_count, h_count)
+                    .and_then(|x| x.reshape((h_count * b, s, width)))
+                    .ce()
+            };
+            let (q, v) = (part(0)?, part(2)?);
+            let k = part(1)?.transpose(1, 2).and_then(|k| k.contiguous()).ce()?;
             let mut logits = q
                 .matmul(&k)
                 .and_then(|x| x.affine(self.attention_scale, 0.0))
@@ -550,8 +532,8 @@ impl CandleBackend {
             let probs = softmax_last(&logits)?;
             let outputs = probs
                 .matmul(&v)
-                .and_then(|x| x.reshape((h_count, m, dv)))
-                .and_then(|x| x.matmul(&layer.w_output))
+                .and_then(|x| x.reshape((h_count, m, width)))
+                .and_then(|x| frozen_matmul(&x, &layer.w_output))
                 .and_then(|x| x.broadcast_add(&layer.b_output))
                 .ce()?;
             groups.push(deltas_of(self.graph.head_writer(l, 0), outputs)?);
@@ -683,7 +665,7 @@ fn tensor<S: Into<candle_core::Shape>>(
 }
 
 fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    x.matmul(w).and_then(|y| y.broadcast_add(b)).ce()
+    frozen_matmul(x, w).and_then(|y| y.broadcast_add(b)).ce()
 }
 
 /// `(diag(γ)·W, β·W + b)` for a reader with LayerNorm `norm`, else `(W, b)` (see [`Projection`]), with `W`
@@ -719,48 +701,26 @@ fn upload_stack(matrices: &[Array2<f64>], dtype: DType, device: &Device) -> Resu
     tensor(&data, (matrices.len(), rows, cols), dtype, device)
 }
 
-/// `n(x)·W + b` (see [`Projection`]) for `x` `[readers, M, D]` (or `[M, D]`). The row scaling by `1/σ`
-/// commutes with the product, so it is applied to the narrow `[M, width]` result instead of to `x`.
+/// `n(x)·W + b` (see [`Projection`]) for `x` `[readers, M, D]` (or `[M, D]`); `n(x)·W` is one fused op on
+/// the CPU (see [`normalized_product`]).
 fn project(x: &Tensor, projection: &Projection) -> Result<Tensor> {
     let product = match projection.epsilon {
-        None => x.matmul(&projection.weight).ce()?,
-        Some(epsilon) => {
-            let mean = x.mean_keepdim(D::Minus1).ce()?;
-            let centred = x.broadcast_sub(&mean).ce()?;
-            let inv_std = centred
-                .sqr()
-                .and_then(|c| c.mean_keepdim(D::Minus1))
-                .and_then(|v| v.affine(1.0, epsilon))
-                .and_then(|v| v.sqrt())
-                .and_then(|v| v.recip())
-                .ce()?;
-            centred
-                .matmul(&projection.weight)
-                .and_then(|y| y.broadcast_mul(&inv_std))
-                .ce()?
-        }
+        None => frozen_matmul(x, &projection.weight).ce()?,
+        Some(epsilon) => normalized_product(x, &projection.weight, epsilon).ce()?,
     };
     product.broadcast_add(&projection.bias).ce()
 }
 
 /// ReLU with derivative 0 at 0 (torch's and the reference's convention; candle's own relu passes 1 there,
-/// which matters for Tracr MLPs, whose pre-activations are often exactly 0); GELU in GPT-2's tanh form,
-/// composed from exact ops because candle's fused GELU backward uses 6-digit constants.
+/// which matters for Tracr MLPs, whose pre-activations are often exactly 0); GELU in GPT-2's tanh form
+/// with full-precision constants ([`gelu`]; candle's fused GELU backward uses 6-digit ones).
 fn activation(x: &Tensor, kind: Activation) -> Result<Tensor> {
     match kind {
         Activation::Relu => {
             let positive = x.gt(0.0).and_then(|m| m.to_dtype(x.dtype())).ce()?.detach();
             (x * positive).ce()
         }
-        Activation::Gelu => {
-            let c = (2.0 / std::f64::consts::PI).sqrt();
-            let inner = (x + x.powf(3.0).and_then(|x3| x3.affine(0.044715, 0.0)).ce()?)
-                .and_then(|y| y.affine(c, 0.0))
-                .and_then(|y| y.tanh())
-                .and_then(|t| t.affine(0.5, 0.5))
-                .ce()?;
-            (x * inner).ce()
-        }
+        Activation::Gelu => gelu(x).ce(),
     }
 }
 

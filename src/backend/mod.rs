@@ -1,6 +1,9 @@
 //! What a pruning backend computes, so the training loop is written once for every backend.
 
 pub mod candle;
+pub mod frozen;
+pub mod gelu;
+pub mod layer_norm;
 pub mod ndarray;
 
 use crate::error::Result;

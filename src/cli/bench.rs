@@ -197,24 +197,27 @@ fn gpt2_workload(args: &BenchArgs) -> Result<Workload> {
     })
 }
 
-/// Multiply-adds x 2 of one training step on a `[B, S]` batch (forward, then a backward of about twice
-/// its cost): the model's matrix products, the attention scores and mixing, and the readers' mixing of
-/// writer outputs (one `d_model` vector per edge and token).
+/// Multiply-adds x 2 of the useful products of one training step on a `[B, S]` batch: each product
+/// with a frozen weight (q, k, v and output projections, MLP, readout) twice (forward, and the gradient of
+/// its input: the weights' own gradients are not wanted and the candle backend skips them), and each
+/// product of two activations three times (forward and both gradients): the attention scores and mixing,
+/// and the readers' mixing of writer outputs (one `d_model` vector per edge and token), whose two
+/// gradients are the mask gradients and the writer outputs' gradients.
 fn step_flops(model: &Transformer, batch: usize, seq_len: usize) -> f64 {
     let tokens = (batch * seq_len) as f64;
     let d = model.d_model() as f64;
-    let mut forward = 0.0;
+    let (mut weights, mut activations) = (0.0, 0.0);
     for layer in &model.layers {
         for head in &layer.heads {
             let (k, v) = (head.w_query.ncols() as f64, head.w_value.ncols() as f64);
-            forward += 2.0 * tokens * d * (2.0 * k + v) + 2.0 * tokens * v * d;
-            forward += 2.0 * batch as f64 * (seq_len * seq_len) as f64 * (k + v);
+            weights += 2.0 * tokens * d * (2.0 * k + v) + 2.0 * tokens * v * d;
+            activations += 2.0 * batch as f64 * (seq_len * seq_len) as f64 * (k + v);
         }
-        forward += 4.0 * tokens * d * layer.mlp.w_in.ncols() as f64;
+        weights += 4.0 * tokens * d * layer.mlp.w_in.ncols() as f64;
     }
-    forward += 2.0 * tokens * d * model.num_outputs() as f64;
-    forward += 2.0 * tokens * d * crate::graph::EdgeGraph::for_model(model).num_edges() as f64;
-    3.0 * forward
+    weights += 2.0 * tokens * d * model.num_outputs() as f64;
+    activations += 2.0 * tokens * d * crate::graph::EdgeGraph::for_model(model).num_edges() as f64;
+    2.0 * weights + 3.0 * activations
 }
 
 /// The f32 matrix-multiply rate in GFLOP/s of the candle benchmarks' device: 1024 x 1024 by 1024 x 1024,
