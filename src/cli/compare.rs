@@ -75,7 +75,7 @@ pub struct ScoreArgs {
 }
 
 /// The methods named on the command line, each checked before any work starts.
-fn methods(names: &[String], seed: u64) -> Result<Vec<Box<dyn CircuitMethod>>> {
+pub(super) fn methods(names: &[String], seed: u64) -> Result<Vec<Box<dyn CircuitMethod>>> {
     if names.is_empty() {
         return Err(Error::InvalidOption {
             option: "--methods".into(),

@@ -147,15 +147,17 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
         expected.as_deref(),
         args.dims,
         &options,
-        &mut |dims, accuracy, seconds| {
-            eprintln!("D = {dims}: accuracy {accuracy:.3} after {seconds:.1} s");
+        &mut |dims, agreement, seconds| {
+            eprintln!(
+                "D = {dims}: decodes {agreement:.3} of the inputs as the compiled model after {seconds:.1} s"
+            );
         },
     )?;
     let Some(report) = report else {
         return Err(Error::Unsupported {
             message: format!(
-                "{}: no width below d_model = {} reached 100 % decoded accuracy within {} steps; \
-                 raise --steps or give --dims",
+                "{}: no width below d_model = {} decoded every input as the compiled model does \
+                 within {} steps; raise --steps or give --dims",
                 compiled.name, model.config.d_model, args.steps
             ),
         });
@@ -175,6 +177,8 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
             "cpu_ratio": ratio(t.candle_cpu, t.ndarray_cpu),
         });
     }
+    // `agreement` (the search's target) is always against the compiled model; the accuracies are
+    // against the RASP evaluator when there is a program.
     summary["reference"] = serde_json::json!(if expected.is_some() {
         "RASP evaluator"
     } else {
@@ -208,6 +212,13 @@ pub struct HarderTruthArgs {
     /// Relative noise of the perturbed form.
     #[arg(long, default_value_t = HarderOptions::default().perturb.0)]
     pub perturb: f64,
+    /// Circuit methods to run on every form, comma-separated (those of `edgeprune compare`).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ep,acdc,eap,eap-ig,eap-ig-masks,sp,random"
+    )]
+    pub methods: Vec<String>,
     /// Write the Markdown here (default: standard output).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -220,8 +231,14 @@ pub struct HarderTruthArgs {
 /// Runs `edgeprune harder-truth`.
 pub fn run_harder_truth(args: &HarderTruthArgs) -> Result<()> {
     crate::atomic::check_writable(&[args.output.as_deref()])?;
+    // Every name is checked before any work starts.
+    let methods: Vec<String> = super::compare::methods(&args.methods, 0)?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
     let options = HarderOptions {
         perturb: (args.perturb, 0),
+        methods,
         ..HarderOptions::default()
     };
     let registry = tracr::library::registry();
@@ -306,8 +323,11 @@ pub fn run_harder_truth(args: &HarderTruthArgs) -> Result<()> {
     if !args.programs.is_empty() {
         command.push_str(&format!(" --programs {}", args.programs.join(",")));
     }
+    if options.methods != HarderOptions::default().methods {
+        command.push_str(&format!(" --methods {}", options.methods.join(",")));
+    }
     command.push_str(&format!(
-        " --perturb {} -o docs/harder-truth.md",
+        " --perturb {} --jobs {jobs} -o docs/harder-truth.md",
         args.perturb
     ));
     let text = render_markdown(
