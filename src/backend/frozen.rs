@@ -90,14 +90,9 @@ pub fn frozen_matmul(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device, Var};
+    use candle_core::{Device, Var};
 
-    fn values(t: &Tensor) -> Vec<f64> {
-        t.to_dtype(DType::F64)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f64>())
-            .unwrap()
-    }
+    use crate::backend::test_values as values;
 
     /// Same value and same input gradient as candle's matmul, batched and not, on a strided input.
     #[test]

@@ -138,12 +138,7 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
 
-    fn to_f64(t: &Tensor) -> Vec<f64> {
-        t.to_dtype(DType::F64)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f64>())
-            .unwrap()
-    }
+    use crate::backend::test_values as to_f64;
 
     /// Value and gradient of the fused GELU against the composed one, f64 and f32, over negative,
     /// small and large inputs.

@@ -219,12 +219,7 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
 
-    fn values(t: &Tensor) -> Vec<f64> {
-        t.to_dtype(DType::F64)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f64>())
-            .unwrap()
-    }
+    use crate::backend::test_values as values;
 
     /// Value and input gradient of the fused op against the composed one, batched and not, f64 and f32,
     /// on rows with a large common offset (where a one-pass variance would lose digits).

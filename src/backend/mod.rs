@@ -6,6 +6,15 @@ pub mod gelu;
 pub mod layer_norm;
 pub mod ndarray;
 
+/// A tensor's values as f64, flattened: what the fused ops' tests compare.
+#[cfg(test)]
+pub(crate) fn test_values(t: &::candle_core::Tensor) -> Vec<f64> {
+    t.to_dtype(::candle_core::DType::F64)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f64>())
+        .expect("a CPU tensor converts to f64")
+}
+
 use crate::error::Result;
 use crate::objective::metric::LinearMetric;
 
