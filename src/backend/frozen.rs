@@ -6,37 +6,10 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
+use crate::backend::cpu_op::product_dims;
+
 /// `x · W` whose backward skips the gradient of `W` (see the module doc).
 struct FrozenProduct;
-
-/// `(batch, m, n, k)` and the result shape of `x [.., m, k] · w [.., k, n]`, with candle's matmul checks.
-fn product_dims(x: &Layout, w: &Layout) -> Result<((usize, usize, usize, usize), Shape)> {
-    let (x_dims, w_dims) = (x.dims(), w.dims());
-    let rank = x_dims.len();
-    let mismatch = || candle_core::Error::ShapeMismatchBinaryOp {
-        lhs: x.shape().clone(),
-        rhs: w.shape().clone(),
-        op: "frozen-product",
-    };
-    if rank < 2 || w_dims.len() != rank {
-        return Err(mismatch());
-    }
-    let (m, k, k2, n) = (
-        x_dims[rank - 2],
-        x_dims[rank - 1],
-        w_dims[rank - 2],
-        w_dims[rank - 1],
-    );
-    let batch: usize = x_dims[..rank - 2].iter().product();
-    let w_batch: usize = w_dims[..rank - 2].iter().product();
-    if k != k2 || batch != w_batch || m * n * batch == 0 || k == 0 {
-        return Err(mismatch());
-    }
-    Ok((
-        (batch, m, n, k),
-        Shape::from(&x_dims[..rank - 2]).extend(&[m, n]),
-    ))
-}
 
 impl CustomOp2 for FrozenProduct {
     fn name(&self) -> &'static str {
@@ -50,7 +23,7 @@ impl CustomOp2 for FrozenProduct {
         w: &CpuStorage,
         w_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (dims, shape) = product_dims(x_layout, w_layout)?;
+        let (dims, shape) = product_dims(x_layout, w_layout, self.name())?;
         Ok((x.matmul(w, dims, x_layout, w_layout)?, shape))
     }
 
@@ -62,7 +35,7 @@ impl CustomOp2 for FrozenProduct {
         w: &candle_core::CudaStorage,
         w_layout: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let (dims, shape) = product_dims(x_layout, w_layout)?;
+        let (dims, shape) = product_dims(x_layout, w_layout, self.name())?;
         Ok((x.matmul(w, dims, x_layout, w_layout)?, shape))
     }
 

@@ -8,6 +8,8 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 
+use crate::backend::cpu_op::{contiguous, pair_op, PairKernel};
+
 /// `sqrt(2/π)`, GPT-2's `gelu_new` constant, in full precision.
 fn sqrt_two_over_pi() -> f64 {
     (2.0 / std::f64::consts::PI).sqrt()
@@ -42,24 +44,22 @@ fn gelu_derivative(x: f64) -> f64 {
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * x * x)
 }
 
-fn values<'a, T: WithDType>(v: &'a [T], layout: &Layout, op: &'static str) -> Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&v[start..end]),
-        None => Err(candle_core::Error::RequiresContiguous { op }),
-    }
-}
-
 fn map<T: WithDType>(x: &[T]) -> Vec<T> {
     x.iter()
         .map(|v| T::from_f64(gelu_value(v.to_f64())))
         .collect()
 }
 
-fn map_backward<T: WithDType>(x: &[T], g: &[T]) -> Vec<T> {
-    x.iter()
-        .zip(g)
-        .map(|(v, g)| T::from_f64(g.to_f64() * gelu_derivative(v.to_f64())))
-        .collect()
+/// `g · gelu'(x)`, value by value.
+struct GeluDerivative;
+
+impl PairKernel for GeluDerivative {
+    fn apply<T: WithDType>(&self, x: &[T], g: &[T]) -> Vec<T> {
+        x.iter()
+            .zip(g)
+            .map(|(v, g)| T::from_f64(g.to_f64() * gelu_derivative(v.to_f64())))
+            .collect()
+    }
 }
 
 struct Gelu;
@@ -71,8 +71,8 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let out = match x {
-            CpuStorage::F32(v) => CpuStorage::F32(map(values(v, layout, self.name())?)),
-            CpuStorage::F64(v) => CpuStorage::F64(map(values(v, layout, self.name())?)),
+            CpuStorage::F32(v) => CpuStorage::F32(map(contiguous(v, layout, self.name())?)),
+            CpuStorage::F64(v) => CpuStorage::F64(map(contiguous(v, layout, self.name())?)),
             other => {
                 return Err(candle_core::Error::UnsupportedDTypeForOp(
                     other.dtype(),
@@ -105,31 +105,7 @@ impl CustomOp2 for GeluBackward {
         g: &CpuStorage,
         g_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if x_layout.shape() != g_layout.shape() {
-            return Err(candle_core::Error::ShapeMismatchBinaryOp {
-                lhs: x_layout.shape().clone(),
-                rhs: g_layout.shape().clone(),
-                op: self.name(),
-            });
-        }
-        let name = self.name();
-        let out = match (x, g) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(map_backward(
-                values(x, x_layout, name)?,
-                values(g, g_layout, name)?,
-            )),
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(map_backward(
-                values(x, x_layout, name)?,
-                values(g, g_layout, name)?,
-            )),
-            (other, _) => {
-                return Err(candle_core::Error::UnsupportedDTypeForOp(
-                    other.dtype(),
-                    name,
-                ))
-            }
-        };
-        Ok((out, x_layout.shape().clone()))
+        pair_op(self.name(), (x, x_layout), (g, g_layout), &GeluDerivative)
     }
 }
 

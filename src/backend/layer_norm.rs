@@ -11,6 +11,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType, D};
 
+use crate::backend::cpu_op::{contiguous, pair_op, product_dims, PairKernel};
 use crate::backend::frozen::frozen_matmul;
 
 /// `n(x)·W` for `x [.., rows, D]` and a frozen `W [.., D, width]`: the fused op on the CPU when `x` is
@@ -58,6 +59,18 @@ fn normalize<T: WithDType>(x: &[T], d: usize, epsilon: f64) -> Vec<T> {
     out
 }
 
+/// `∂/∂x` of `n(x)` given `ĝ = ∂/∂n(x)`, for rows of `d` values.
+struct RowBackward {
+    d: usize,
+    epsilon: f64,
+}
+
+impl PairKernel for RowBackward {
+    fn apply<T: WithDType>(&self, x: &[T], g: &[T]) -> Vec<T> {
+        normalize_backward(x, g, self.d, self.epsilon)
+    }
+}
+
 /// `∂/∂x` of `n(x)` given `ĝ = ∂/∂n(x)`, row by row.
 fn normalize_backward<T: WithDType>(x: &[T], g: &[T], d: usize, epsilon: f64) -> Vec<T> {
     let mut out = Vec::with_capacity(x.len());
@@ -79,18 +92,6 @@ fn normalize_backward<T: WithDType>(x: &[T], g: &[T], d: usize, epsilon: f64) ->
     out
 }
 
-/// The contiguous values of a CPU tensor's storage, or an error naming the op.
-fn contiguous<'a, T: WithDType>(
-    values: &'a [T],
-    layout: &Layout,
-    op: &'static str,
-) -> Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&values[start..end]),
-        None => Err(candle_core::Error::RequiresContiguous { op }),
-    }
-}
-
 struct NormalizedProduct {
     epsilon: f64,
 }
@@ -107,22 +108,7 @@ impl CustomOp2 for NormalizedProduct {
         w: &CpuStorage,
         w_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x_dims, w_dims) = (x_layout.dims(), w_layout.dims());
-        let rank = x_dims.len();
-        let d = x_dims[rank - 1];
-        let shape_error = || candle_core::Error::ShapeMismatchBinaryOp {
-            lhs: x_layout.shape().clone(),
-            rhs: w_layout.shape().clone(),
-            op: "normalized-product",
-        };
-        if rank < 2 || w_dims.len() != rank || w_dims[rank - 2] != d || d == 0 {
-            return Err(shape_error());
-        }
-        let (m, n) = (x_dims[rank - 2], w_dims[rank - 1]);
-        let batch: usize = x_dims[..rank - 2].iter().product();
-        if batch != w_dims[..rank - 2].iter().product::<usize>() || m * n * batch == 0 {
-            return Err(shape_error());
-        }
+        let ((batch, m, n, d), shape) = product_dims(x_layout, w_layout, self.name())?;
         let normalized = match x {
             CpuStorage::F32(v) => CpuStorage::F32(normalize(
                 contiguous(v, x_layout, self.name())?,
@@ -143,7 +129,7 @@ impl CustomOp2 for NormalizedProduct {
         };
         let normalized_layout = Layout::contiguous(x_layout.shape());
         let product = normalized.matmul(w, (batch, m, n, d), &normalized_layout, w_layout)?;
-        Ok((product, Shape::from(&x_dims[..rank - 2]).extend(&[m, n])))
+        Ok((product, shape))
     }
 
     fn bwd(
@@ -181,36 +167,13 @@ impl CustomOp2 for NormalizeBackward {
         g: &CpuStorage,
         g_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if x_layout.shape() != g_layout.shape() {
-            return Err(candle_core::Error::ShapeMismatchBinaryOp {
-                lhs: x_layout.shape().clone(),
-                rhs: g_layout.shape().clone(),
-                op: "normalize-backward",
-            });
-        }
+        // The rows are the last dimension: the kernel needs their width.
         let d = x_layout.dims()[x_layout.dims().len() - 1];
-        let name = self.name();
-        let out = match (x, g) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(normalize_backward(
-                contiguous(x, x_layout, name)?,
-                contiguous(g, g_layout, name)?,
-                d,
-                self.epsilon,
-            )),
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(normalize_backward(
-                contiguous(x, x_layout, name)?,
-                contiguous(g, g_layout, name)?,
-                d,
-                self.epsilon,
-            )),
-            (other, _) => {
-                return Err(candle_core::Error::UnsupportedDTypeForOp(
-                    other.dtype(),
-                    name,
-                ))
-            }
+        let kernel = RowBackward {
+            d,
+            epsilon: self.epsilon,
         };
-        Ok((out, x_layout.shape().clone()))
+        pair_op(self.name(), (x, x_layout), (g, g_layout), &kernel)
     }
 }
 

@@ -1,6 +1,7 @@
 //! What a pruning backend computes, so the training loop is written once for every backend.
 
 pub mod candle;
+mod cpu_op;
 pub mod frozen;
 pub mod gelu;
 pub mod layer_norm;
