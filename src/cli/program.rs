@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use serde_json::Value as Json;
 use tracr::model::CompiledModel;
 use tracr::rasp::text::{parse_program, ProgramSettings};
 use tracr::value::Value;
@@ -203,14 +202,6 @@ pub struct CompiledProgram {
     pub model: CompiledModel,
 }
 
-impl CompiledProgram {
-    /// The model in the fixtures' `model` schema (labels, layers, weights): built on each call, for
-    /// the commands that write or hash it.
-    pub fn model_json(&self) -> Json {
-        self.model.to_json()
-    }
-}
-
 /// A compiled program and its task.
 #[derive(Debug, Clone)]
 pub struct LoadedProgram {
@@ -269,11 +260,6 @@ impl LoadedProgram {
     /// `None` for a slot the compiler left empty.
     pub fn component_labels(&self) -> Vec<Option<String>> {
         component_labels(&EdgeGraph::for_model(&self.task.model), &self.compiled)
-    }
-
-    /// The Tracr model in the fixtures' `model` schema, built on each call.
-    pub fn model_json(&self) -> Json {
-        self.compiled.to_json()
     }
 }
 

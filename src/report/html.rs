@@ -431,10 +431,12 @@ fn heatmap(
             } else {
                 ""
             };
+            let nonzero_fill;
             let fill = if v == 0.0 {
-                white.clone()
+                &white
             } else {
-                diverging(v, scale)
+                nonzero_fill = diverging(v, scale);
+                &nonzero_fill
             };
             let _ = write!(
                 svg,
