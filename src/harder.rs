@@ -111,7 +111,7 @@ impl CompressionReport {
 }
 
 fn task_of(name: &str, model: &CompiledModel, length: usize) -> Result<Task> {
-    Task::from_tracr_model(name, &model.to_json(), length, 0)
+    Task::from_compiled(name, model, length, 0)
 }
 
 fn truth_names(task: &Task) -> Result<(Circuit, Vec<String>)> {
