@@ -702,11 +702,12 @@ fn model_section(html: &mut String, c: &Contents) {
     let m = &c.loaded.compiled;
     let _ = write!(
         html,
-        "<section id=\"model\"><h2>3. The compiled model</h2>\n<p>{} layers of {} heads (key size {}) and an MLP (hidden size {}); \
+        "<section id=\"model\"><h2>3. The compiled model</h2>\n<p>{} layers of {} head{} (key size {}) and an MLP (hidden size {}); \
          residual stream of {} named dimensions; {} edges in Edge Pruning's graph.</p>\n\
          <table><tr><th>component</th><th>RASP node</th><th>type</th><th>reads</th><th>writes</th><th>size</th></tr>",
         m.config.num_layers,
         m.config.num_heads,
+        if m.config.num_heads == 1 { "" } else { "s" },
         m.config.key_size,
         m.config.mlp_hidden_size,
         m.residual_labels.len(),
