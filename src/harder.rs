@@ -13,6 +13,7 @@ use tracr::value::Value;
 use crate::ablation::Ablation;
 use crate::circuit::Circuit;
 use crate::compare::run::compare;
+pub use crate::compress::decodings;
 use crate::compress::{
     compress, decoded_accuracy, smallest_exact_compression, CompressOptions, Compressed,
 };
@@ -149,11 +150,17 @@ pub fn compress_and_certify(
     };
     let (dims, compressed, searched): (usize, Compressed, bool) = match dims {
         Some(d) => {
-            let c = compress(model, &inputs, d, options)?;
+            let c = compress(model, std::slice::from_ref(&inputs), d, options)?;
             on_try(d, decoded_accuracy(&c.model, &inputs, &own)?, c.seconds);
             (d, c, false)
         }
-        None => match smallest_exact_compression(model, &inputs, &own, options, on_try)? {
+        None => match smallest_exact_compression(
+            model,
+            std::slice::from_ref(&inputs),
+            std::slice::from_ref(&own),
+            options,
+            on_try,
+        )? {
             Some((d, c)) => (d, c, true),
             None => return Ok(None),
         },
@@ -190,22 +197,6 @@ pub fn compress_and_certify(
         lost,
         model: compressed.model,
     }))
-}
-
-/// The model's own decoding (no BOS) of every input row.
-pub fn decodings(model: &CompiledModel, inputs: &Array2<usize>) -> Result<Vec<Vec<Value>>> {
-    let mut by_id = vec![Value::None; model.input_encoding.map.len()];
-    for (value, id) in &model.input_encoding.map {
-        by_id[*id] = value.clone();
-    }
-    inputs
-        .rows()
-        .into_iter()
-        .map(|row| {
-            let tokens: Vec<Value> = row.iter().map(|&id| by_id[id].clone()).collect();
-            Ok(model.apply(&tokens)?.decoded[1..].to_vec())
-        })
-        .collect()
 }
 
 /// One method's result on one program in one form, scored as `edgeprune compare` scores it.

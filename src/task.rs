@@ -19,8 +19,7 @@ use crate::model::{OutputKind, Transformer};
 use crate::objective::metric::Metric;
 use crate::rng::Rng;
 
-/// At most this many sequences are enumerated; beyond it a seeded sample of this size is drawn.
-pub const MAX_ENUMERATED: usize = 10_000;
+pub use tracr::transform::compress::MAX_ENUMERATED;
 
 /// The input tokens of a compiled model, from its fixture's `input_encoding`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,30 +128,10 @@ impl Vocabulary {
 }
 
 /// Every `BOS + tokens^length` sequence, the last position varying fastest, or a seeded sample of
-/// [`MAX_ENUMERATED`] (drawn with replacement) when there are more.
+/// [`MAX_ENUMERATED`] (drawn with replacement) when there are more: tracr's enumeration, which
+/// `tracr compile --compress` trains on, so both crates use the same rows.
 pub fn input_sequences(vocabulary: &Vocabulary, length: usize, rng: &mut Rng) -> Array2<usize> {
-    let ids = vocabulary.ids();
-    let count = (ids.len() as f64).powi(length as i32);
-    let mut rows = Vec::new();
-    if count <= MAX_ENUMERATED as f64 {
-        for index in 0..count as usize {
-            rows.push(vocabulary.bos_id);
-            let mut digits = vec![0; length];
-            let mut rest = index;
-            for digit in digits.iter_mut().rev() {
-                *digit = rest % ids.len();
-                rest /= ids.len();
-            }
-            rows.extend(digits.into_iter().map(|d| ids[d]));
-        }
-    } else {
-        for _ in 0..MAX_ENUMERATED {
-            rows.push(vocabulary.bos_id);
-            rows.extend((0..length).map(|_| ids[rng.below(ids.len() as u64) as usize]));
-        }
-    }
-    let num_rows = rows.len() / (length + 1);
-    Array2::from_shape_vec((num_rows, length + 1), rows).expect("rows have length + 1 entries")
+    tracr::transform::compress::input_sequences(&vocabulary.ids(), vocabulary.bos_id, length, rng)
 }
 
 /// Corrupted copies: position 0 (BOS) kept, every other token replaced by a different token drawn

@@ -59,7 +59,8 @@ fn a_compressed_model_is_read_alike_by_both_readers() {
         steps: 20,
         ..CompressOptions::default()
     };
-    let compressed = compress(&compiled, &task.clean, 8, &options).expect("compression runs");
+    let compressed = compress(&compiled, std::slice::from_ref(&task.clean), 8, &options)
+        .expect("compression runs");
     assert_eq!(compressed.model.config.d_model, 8, "d_model is D");
     assert!(compressed.loss.is_finite(), "loss {}", compressed.loss);
     readers_agree(&compressed.model, "frac_prevs compressed to 8");

@@ -18,9 +18,14 @@ fn a_wrong_compiled_model_compresses_to_a_width_that_matches_it() {
     let options = CompressOptions::default();
     // The old target: 100 % against RASP is unreachable at every width, since the compiled model
     // itself is wrong on every input.
-    let against_rasp =
-        smallest_exact_compression(&model, &task.clean, &rasp, &options, &mut |_, _, _| {})
-            .expect("trains");
+    let against_rasp = smallest_exact_compression(
+        &model,
+        std::slice::from_ref(&task.clean),
+        std::slice::from_ref(&rasp),
+        &options,
+        &mut |_, _, _| {},
+    )
+    .expect("trains");
     assert!(
         against_rasp.is_none(),
         "{name}: a width reached 100 % against RASP: {:?}",

@@ -15,8 +15,13 @@ fn frac_prevs_compresses_two_dimensions_below_d_model() {
         .expect("task");
     let expected = rasp_outputs(&program, &task).expect("RASP evaluates");
     let dims = model.config.d_model - 2;
-    let compressed =
-        compress(&model, &task.clean, dims, &CompressOptions::default()).expect("compresses");
+    let compressed = compress(
+        &model,
+        std::slice::from_ref(&task.clean),
+        dims,
+        &CompressOptions::default(),
+    )
+    .expect("compresses");
     let accuracy = decoded_accuracy(&compressed.model, &task.clean, &expected).expect("decodes");
     assert_eq!(
         accuracy, 1.0,

@@ -31,6 +31,7 @@ fn every_library_program_and_a_transformed_model_write_the_in_memory_bytes() {
     let options = tracr::transform::TransformOptions {
         rotate: Some(5),
         perturb: Some((1e-3, 2)),
+        compress: None,
     };
     models.push((
         "sort rotated and perturbed".into(),

@@ -80,6 +80,7 @@ fn rotated_and_perturbed_weights_read_the_same_through_both_readers() {
             &tracr::transform::TransformOptions {
                 rotate: Some(3),
                 perturb: Some((1e-3, 7)),
+                compress: None,
             },
         )
         .unwrap();

@@ -30,6 +30,7 @@ fn rotated_and_perturbed_models_stream_and_read_back_with_their_transform() {
             &tracr::transform::TransformOptions {
                 rotate: Some(5),
                 perturb: Some((1e-3, 2)),
+                compress: None,
             },
         )
         .unwrap();

@@ -213,6 +213,41 @@ struct CompileArgs {
     /// The noise's seed (with --perturb).
     #[arg(long, value_name = "S", default_value_t = 0, requires = "perturb")]
     perturb_seed: u64,
+    /// Compress the residual stream to D dimensions (1..d_model-1; Tracr's compressed residual:
+    /// the weights stay, one trained matrix W writes x·W and reads r·Wᵀ), or `auto` for the smallest
+    /// D whose model decodes every input of max_seq_len tokens as the compiled model does. Trained
+    /// on those inputs (a seeded sample of 10,000 when there are more; edgeprune's task data),
+    /// f64, full-batch Adam; the agreement on shorter inputs is reported.
+    #[arg(long, value_name = "D|auto", value_parser = parse_width, allow_hyphen_values = true)]
+    compress: Option<Width>,
+    /// Adam steps per compression (the budget; training stops early once every input decodes as
+    /// the compiled model's).
+    #[arg(long, value_name = "N", requires = "compress",
+          default_value_t = tracr::transform::compress::CompressOptions::default().steps)]
+    compress_steps: usize,
+    /// Seed of W's initial random projection (with --compress).
+    #[arg(long, value_name = "S", default_value_t = 0, requires = "compress")]
+    compress_seed: u64,
+    /// Train (and search D) on every input length from 1 to max_seq_len, not only max_seq_len
+    /// (mixed lengths need wider residuals: reverse reaches no width below d_model in the budget).
+    #[arg(long, requires = "compress")]
+    compress_all_lengths: bool,
+}
+
+/// `--compress`'s value: a width, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Width {
+    Fixed(usize),
+    Auto,
+}
+
+fn parse_width(text: &str) -> std::result::Result<Width, String> {
+    if text == "auto" {
+        return Ok(Width::Auto);
+    }
+    text.parse().map(Width::Fixed).map_err(|_| {
+        format!("`{text}` is neither a width (a whole number 1..d_model-1) nor `auto`")
+    })
 }
 
 /// `tracr run`.
@@ -258,8 +293,22 @@ fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
     let transforms = tracr::transform::TransformOptions {
         rotate: args.rotate,
         perturb: args.perturb.map(|epsilon| (epsilon, args.perturb_seed)),
+        compress: args
+            .compress
+            .map(|width| tracr::transform::CompressRequest {
+                dims: match width {
+                    Width::Fixed(d) => Some(d),
+                    Width::Auto => None,
+                },
+                options: tracr::transform::compress::CompressOptions {
+                    steps: args.compress_steps,
+                    seed: args.compress_seed,
+                    ..Default::default()
+                },
+                all_lengths: args.compress_all_lengths,
+            }),
     };
-    let model = tracr::transform::apply(program.compile()?, &transforms)?;
+    let model = compile_and_transform(program, &transforms)?;
     if let Some((path, format)) = output {
         write_model_as(&model, path, format, args.dtype)?;
         eprintln!(
@@ -279,6 +328,132 @@ fn run_compile(args: &CompileArgs, program: &LoadedProgram) -> Result<String> {
     // (a measurable part of a short `tracr compile -o` process), so the exit frees them.
     std::mem::forget(model);
     Ok(text)
+}
+
+/// Compiles `program` and applies `transforms`; a compression is reported on stderr (a spinner on a
+/// terminal while it trains, then one summary line with its accuracy against the RASP evaluator).
+fn compile_and_transform(
+    program: &LoadedProgram,
+    transforms: &tracr::transform::TransformOptions,
+) -> Result<tracr::CompiledModel> {
+    let compiled = program.compile()?;
+    if transforms.compress.is_none() {
+        return tracr::transform::apply(compiled, transforms);
+    }
+    keep_freed_memory();
+    // indicatif draws only on a terminal: piped, only the summary line below is printed.
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner.set_message(format!("compressing d_model {}", compiled.config.d_model));
+    let result =
+        tracr::transform::apply_reporting(compiled, transforms, &mut |dims, agreement, seconds| {
+            spinner.set_message(format!(
+                "compressing: D = {dims} decodes {:.1} % of inputs as compiled ({seconds:.1} s)",
+                100.0 * agreement
+            ));
+        });
+    spinner.finish_and_clear();
+    let (model, outcome) = result?;
+    if let Some(c) = outcome {
+        // The RASP evaluator's output on every input: what the model should decode.
+        let expected = c
+            .inputs
+            .iter()
+            .map(|block| {
+                block
+                    .rows()
+                    .into_iter()
+                    .map(|row| {
+                        let tokens = tracr::transform::compress::input_values(&model, row)?;
+                        program.eval(&tokens)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let accuracy = tracr::transform::compress::pooled_accuracy(&model, &c.inputs, &expected)?;
+        let shorter = match c.shorter_agreement {
+            Some(share) => format!(
+                "; on the shorter inputs, which it was not trained on, {:.1} % as the compiled model \
+                 (--compress-all-lengths trains on them too)",
+                100.0 * share
+            ),
+            None => String::new(),
+        };
+        let searched =
+            if c.tried.len() > 1 || matches!(transforms.compress, Some(r) if r.dims.is_none()) {
+                format!(" (smallest of {} widths tried)", c.tried.len())
+            } else {
+                String::new()
+            };
+        eprintln!(
+            "compressed the residual from d_model {} to {}{searched}: {} Adam steps, loss {:.3e}, \
+             {:.1} s of training; on {} it decodes {:.1} % as the compiled model does and {:.1} % \
+             as the RASP evaluator does{shorter}",
+            c.d_model,
+            c.dims,
+            c.steps,
+            c.loss,
+            c.seconds,
+            inputs_text(&model, &c.inputs)?,
+            100.0 * c.agreement,
+            100.0 * accuracy
+        );
+    }
+    Ok(model)
+}
+
+/// Keeps freed memory in the process while a compression trains: every Adam step allocates and frees
+/// the same activation arrays (up to megabytes each), and glibc by default returns such blocks to the
+/// kernel, so every step paid page faults and page zeroing again (more system than user time on
+/// reverse). Called before the spinner starts its thread, while this is the only thread.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only sets allocator parameters, and no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
+/// "all 243 inputs of 5 tokens", or "10,120 inputs of 1 to 5 tokens (a sample of 10,000 of
+/// the 15^5 of 5 tokens)".
+fn inputs_text(model: &tracr::CompiledModel, inputs: &[ndarray::Array2<usize>]) -> Result<String> {
+    let (ids, _) = tracr::transform::compress::input_token_ids(model)?;
+    let rows: usize = inputs.iter().map(|b| b.nrows()).sum();
+    let sampled: Vec<String> = inputs
+        .iter()
+        .map(|b| b.ncols() - 1)
+        .filter(|&length| {
+            (ids.len() as f64).powi(length as i32)
+                > tracr::transform::compress::MAX_ENUMERATED as f64
+        })
+        .map(|length| format!("{}^{length} of {length} tokens", ids.len()))
+        .collect();
+    Ok(if sampled.is_empty() {
+        format!("all {rows} inputs of {} tokens", lengths_text(inputs))
+    } else {
+        format!(
+            "{rows} inputs of {} tokens (a sample of {} of the {})",
+            lengths_text(inputs),
+            tracr::transform::compress::MAX_ENUMERATED,
+            sampled.join(", of the ")
+        )
+    })
+}
+
+/// "5", or "1 to 5": the input lengths of the blocks.
+fn lengths_text(inputs: &[ndarray::Array2<usize>]) -> String {
+    let first = inputs.first().map_or(0, |b| b.ncols() - 1);
+    let last = inputs.last().map_or(0, |b| b.ncols() - 1);
+    if first == last {
+        first.to_string()
+    } else {
+        format!("{first} to {last}")
+    }
 }
 
 /// One JSON line per input; an error says which input when there are several.

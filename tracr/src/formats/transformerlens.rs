@@ -257,7 +257,9 @@ fn state_dict_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
     serialize(&tensors, Dtype::F32, metadata)
 }
 
-/// `W_U` `[D, d_vocab_out]`: logit j reads residual `output_residual_indices[j]`.
+/// `W_U` `[D, d_vocab_out]`: logit j reads compiled residual dimension `output_residual_indices[j]`,
+/// which in a rotated or compressed model is the residual read through the map's row of it
+/// (`r' · M[i, :]ᵀ`, as [`CompiledModel::read_output`] reads it).
 fn unembed(model: &CompiledModel, sizes: &Sizes) -> Vec<f64> {
     let mut w_u = vec![0.0; sizes.d_model * sizes.d_vocab_out];
     for (j, &r) in model
@@ -266,7 +268,14 @@ fn unembed(model: &CompiledModel, sizes: &Sizes) -> Vec<f64> {
         .take(sizes.d_vocab_out)
         .enumerate()
     {
-        w_u[r * sizes.d_vocab_out + j] = 1.0;
+        match &model.residual_map {
+            Some(map) => {
+                for (k, &m) in map.matrix.row(r).iter().enumerate() {
+                    w_u[k * sizes.d_vocab_out + j] = m;
+                }
+            }
+            None => w_u[r * sizes.d_vocab_out + j] = 1.0,
+        }
     }
     w_u
 }
@@ -352,19 +361,31 @@ pub fn from_transformerlens_bytes(
     // would not be the model's.
     let (w_u, shape) = file.values("unembed.W_U", &[Dtype::F32, Dtype::F64])?;
     expect_shape("unembed.W_U", &shape, &[sizes.d_model, sizes.d_vocab_out])?;
-    if let Some(i) = w_u
+    // A float32 file holds the map's entries rounded to float32; 0 and 1 are exact either way.
+    if let Some((i, want)) = w_u
         .iter()
         .zip(unembed(&model, &sizes))
-        .position(|(a, b)| *a != b)
+        .enumerate()
+        .find(|(_, (a, b))| **a != *b && **a != f64::from(*b as f32))
+        .map(|(i, (_, b))| (i, b))
     {
+        let rule = match &model.residual_map {
+            Some(_) => format!(
+                "it must read compiled dimensions {:?} through the residual map (entry {want} here)",
+                model.output_residual_indices
+            ),
+            None => format!(
+                "it must select residual dimensions {:?} (1 there, 0 elsewhere)",
+                model.output_residual_indices
+            ),
+        };
         return Err(Error::Tensor {
             name: "unembed.W_U".into(),
             reason: format!(
-                "entry [{}, {}] is {}; it must select residual dimensions {:?} (1 there, 0 elsewhere)",
+                "entry [{}, {}] is {}; {rule}",
                 i / sizes.d_vocab_out,
                 i % sizes.d_vocab_out,
                 w_u[i],
-                model.output_residual_indices
             ),
         });
     }

@@ -5,10 +5,10 @@
 //! `y ← y + f(y) · P`, with `P = W · Wᵀ`. The loss depends on `W` only through `P`; with `G = ∂L/∂P`
 //! (one `fᵀ · ∂L/∂y` per write, and `Eᵀ · ∂L/∂y₀`), `∂L/∂W = (G + Gᵀ) · W`. Backpropagating through
 //! the frozen blocks is the usual relu-MLP and softmax-attention algebra, written out below; a test
-//! checks it against candle's autograd of the same loss ([`super::reference`]).
+//! checks it against candle's autograd of the same loss (`edgeprune::compress::reference` in the root crate).
 
+use crate::model::{AttentionWeights, CompiledModel, MlpWeights, OutputEncoding};
 use ndarray::{Array1, Array2, Axis};
-use tracr::model::{AttentionWeights, CompiledModel, MlpWeights, OutputEncoding};
 
 /// One half-layer's frozen weights, cut to the residual dimensions it reads (`reads`: the non-zero
 /// rows of its input matrices) and writes (`writes`: the non-zero columns of its output matrix and
