@@ -10,6 +10,10 @@ For each of the 26 oracle fixtures (30 inputs each) it compares:
     against Tracr's, because saturated attention hides a wrong attention scale from the outputs.
 It then writes TransformerLens's logits for a few programs to fixtures/transformerlens/NAME.json, which
 tracr/tests/transformerlens_export_matches_transformerlens_logits.rs reproduces from the exported files.
+Last, it exports every program rotated (`--rotate 1`: exact, so TransformerLens must decode the fixture
+inputs as Tracr does) and a few compressed (`--compress D`), and compares TransformerLens's decoded
+outputs with `tracr run` on the same model's JSON, on inputs of max_seq_len tokens (the compression's
+data): the unembedding must read the residual through the map.
 
 Not part of CI (the install is several GB). Its own venv: /root/.cache/tl-venv (override with
 TL_VENV), created on first run with transformer-lens<4 (4.0 removed HookedTransformer).
@@ -89,7 +93,8 @@ def main():
     tracr = tracr_binary()
     fixtures = sorted(p for p in (REPO / "fixtures" / "tracr").glob("*.json") if p.stem != "SUMMARY")
     totals = {"programs": 0, "programs_ok": 0, "inputs": 0, "inputs_ok": 0, "positions": 0,
-              "traces": 0, "traces_ok": 0}
+              "traces": 0, "traces_ok": 0, "rotated": 0, "rotated_ok": 0, "compressed": 0,
+              "compressed_ok": 0, "compressed_inputs": 0}
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in fixtures:
@@ -185,13 +190,91 @@ def main():
                     "dtype": "float32",
                     "inputs": logits_record,
                 }) + "\n")
+        check_transformed(tracr, Path(tmp), fixtures, HookedTransformer, HookedTransformerConfig,
+                          load_file, torch, totals, failures)
     print(f"programs matching Tracr everywhere: {totals['programs_ok']}/{totals['programs']}")
     print(f"inputs decoded as Tracr: {totals['inputs_ok']}/{totals['inputs']} "
           f"({totals['positions']} defined positions)")
     print(f"traces (residuals, attention scores and patterns) matching: {totals['traces_ok']}/{totals['traces']}")
+    print(f"rotated exports decoding as Tracr: {totals['rotated_ok']}/{totals['rotated']}; "
+          f"compressed exports decoding as `tracr run`: {totals['compressed_ok']}/{totals['compressed']} "
+          f"({totals['compressed_inputs']} inputs)")
     for line in failures[:40]:
         print("  " + line)
     return 0 if not failures else 1
+
+
+# Compressed exports checked: (program, width), widths from docs/harder-truth.md's search.
+COMPRESSED = [("reverse", 5), ("frac_prevs", 10), ("numerical_mean", 12), ("nary_sequencemap", 4)]
+
+
+def decode(model, vocab, ids, torch):
+    logits = model(torch.tensor([ids]), return_type="logits")[0]
+    if vocab["output"] is None:
+        return [logits[pos, vocab["output_numerical_index"]].item() for pos in range(1, len(ids))]
+    return [vocab["output"][int(logits[pos].argmax())] for pos in range(1, len(ids))]
+
+
+def load(folder, HookedTransformer, HookedTransformerConfig, load_file):
+    cfg = json.loads((folder / "config.json").read_text())
+    model = HookedTransformer(HookedTransformerConfig(**cfg))
+    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)
+    model.eval()
+    return model, json.loads((folder / "vocab.json").read_text())
+
+
+def same(got, want, numerical):
+    if numerical:
+        return want is None or close(got, float(want), NUMBER_TOLERANCE)
+    return got == want
+
+
+def check_transformed(tracr, tmp, fixtures, HookedTransformer, HookedTransformerConfig, load_file,
+                      torch, totals, failures):
+    for path in fixtures:
+        name = path.stem
+        fixture = json.loads(path.read_text())
+        args = fixture["compile_args"]
+        folder = tmp / f"{name}-rotated"
+        subprocess.run([str(tracr), "compile", "--lib", name, "--max-seq-len", str(args["max_seq_len"]),
+                        f"--causal={'true' if args['causal'] else 'false'}", "--rotate", "1",
+                        "--format", "transformerlens", "-o", str(folder)], check=True, capture_output=True)
+        model, vocab = load(folder, HookedTransformer, HookedTransformerConfig, load_file)
+        ok = True
+        for item in fixture["inputs"]:
+            tokens = item["model_input"]
+            got = decode(model, vocab, [vocab["input"][py_str(t)] for t in tokens], torch)
+            for pos, (g, want, rasp) in enumerate(zip(got, item["model_decoded"][1:], item["rasp_output"]), 1):
+                if rasp is not None and not same(g, want, vocab["output"] is None):
+                    ok = False
+                    failures.append(f"{name} rotated {tokens} position {pos}: TransformerLens {g!r}, Tracr {want!r}")
+        totals["rotated"] += 1
+        totals["rotated_ok"] += ok
+    for name, width in COMPRESSED:
+        folder, json_path = tmp / f"{name}-compressed", tmp / f"{name}-compressed.json"
+        for out, fmt in ((folder, "transformerlens"), (json_path, "json")):
+            subprocess.run([str(tracr), "compile", "--lib", name, "--compress", str(width), "--format", fmt,
+                            "-o", str(out)], check=True, capture_output=True)
+        model, vocab = load(folder, HookedTransformer, HookedTransformerConfig, load_file)
+        length = json.loads((folder / "config.json").read_text())["n_ctx"] - 1
+        tokens = [t for t in vocab["input"] if t not in (vocab["bos"], vocab["pad"])]
+        ok, count = True, 0
+        for index in range(min(len(tokens) ** length, 200)):
+            word = [tokens[(index // len(tokens) ** p) % len(tokens)] for p in reversed(range(length))]
+            run = subprocess.run([str(tracr), "run", str(json_path), "--input", ",".join(word)],
+                                 check=True, capture_output=True, text=True)
+            want = json.loads(run.stdout)[1:]
+            got = decode(model, vocab, [vocab["input"][vocab["bos"]]] + [vocab["input"][t] for t in word], torch)
+            count += 1
+            bad = [pos for pos, (g, w) in enumerate(zip(got, want), 1) if not same(g, w, vocab["output"] is None)]
+            if bad:
+                ok = False
+                failures.append(f"{name} compressed to {width} {word}: positions {bad}: TransformerLens "
+                                f"{got!r}, tracr run {want!r}")
+        totals["compressed"] += 1
+        totals["compressed_ok"] += ok
+        totals["compressed_inputs"] += count
+        print(f"{name + ' (compressed to ' + str(width) + ')':32} {'ok' if ok else 'MISMATCH'}", flush=True)
 
 
 if __name__ == "__main__":

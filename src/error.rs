@@ -43,6 +43,18 @@ pub enum Error {
         /// What is wrong and what is accepted.
         message: String,
     },
+    /// A method ran past the time limit it was given.
+    #[error("{what} ran past its time limit of {seconds} s ({progress}); {advice}")]
+    TimeLimit {
+        /// The method and the model.
+        what: String,
+        /// The limit, seconds.
+        seconds: f64,
+        /// How far it got.
+        progress: String,
+        /// How to give it more time.
+        advice: String,
+    },
     /// A token id outside the model's vocabulary.
     #[error("token id {id} at sequence {sequence}, position {position} is outside the vocabulary (size {vocab_size})")]
     TokenId {

@@ -260,11 +260,14 @@ pub struct HarderOptions {
     pub methods: Vec<String>,
     /// Seed of the stochastic methods (Edge Pruning, subnetwork probing, random).
     pub method_seed: u64,
+    /// Seconds each ACDC sweep may take before it fails with a time-limit error (reported as a
+    /// failed run); `None`: no limit.
+    pub acdc_time_limit: Option<f64>,
 }
 
 impl Default for HarderOptions {
     /// Rotation seed 1, noise 1e-3 with seed 0, the default compression budget, every method with
-    /// seed 0.
+    /// seed 0, no time limit.
     fn default() -> Self {
         Self {
             rotate_seed: 1,
@@ -272,6 +275,7 @@ impl Default for HarderOptions {
             compress: CompressOptions::default(),
             methods: DEFAULT_METHODS.iter().map(|m| m.to_string()).collect(),
             method_seed: 0,
+            acdc_time_limit: None,
         }
     }
 }
@@ -369,7 +373,12 @@ fn variant_row(
     let methods = options
         .methods
         .iter()
-        .map(|name| crate::methods::by_name(name, options.method_seed))
+        .map(|name| match (name.as_str(), options.acdc_time_limit) {
+            ("acdc", Some(seconds)) => crate::methods::acdc::Acdc::new()
+                .with_time_limit(seconds)
+                .map(|m| Box::new(m) as Box<dyn crate::methods::CircuitMethod>),
+            _ => crate::methods::by_name(name, options.method_seed),
+        })
         .collect::<Result<Vec<_>>>()?;
     // The same truth search, runs and scoring as `edgeprune compare` (a failing method is a
     // reported cell, not an error).

@@ -226,6 +226,10 @@ pub struct HarderTruthArgs {
     /// in program order whatever the count: each program's work is seeded and independent.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Seconds one ACDC sweep may take; past it the run fails and is listed under Failures (on
+    /// rotated and perturbed models every edge has an effect and the τ grid's passes share nothing).
+    #[arg(long, value_name = "SECONDS")]
+    pub acdc_time_limit: Option<f64>,
 }
 
 /// Runs `edgeprune harder-truth`.
@@ -236,9 +240,19 @@ pub fn run_harder_truth(args: &HarderTruthArgs) -> Result<()> {
         .iter()
         .map(|m| m.name().to_string())
         .collect();
+    if let Some(seconds) = args.acdc_time_limit {
+        // The same check ACDC makes, before any work.
+        crate::methods::acdc::Acdc::new()
+            .with_time_limit(seconds)
+            .map_err(|_| Error::InvalidOption {
+                option: "--acdc-time-limit".into(),
+                message: format!("must be a finite number of seconds > 0, got {seconds}"),
+            })?;
+    }
     let options = HarderOptions {
         perturb: (args.perturb, 0),
         methods,
+        acdc_time_limit: args.acdc_time_limit,
         ..HarderOptions::default()
     };
     let registry = tracr::library::registry();
@@ -325,6 +339,9 @@ pub fn run_harder_truth(args: &HarderTruthArgs) -> Result<()> {
     }
     if options.methods != HarderOptions::default().methods {
         command.push_str(&format!(" --methods {}", options.methods.join(",")));
+    }
+    if let Some(seconds) = args.acdc_time_limit {
+        command.push_str(&format!(" --acdc-time-limit {seconds}"));
     }
     command.push_str(&format!(
         " --perturb {} --jobs {jobs} -o docs/harder-truth.md",

@@ -32,7 +32,7 @@
 //! It can keep edges whose effect lies between 1e-9 and 1e-6 (sort_freq: 22 edges where the grid's τ ≥ 1e-6
 //! give the certified 20), which is why it is the fallback rather than the default.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -138,6 +138,8 @@ pub struct AcdcRunner {
     examples: Vec<usize>,
     visits: Vec<(Option<usize>, Vec<usize>)>,
     node_mask: Vec<f64>,
+    /// Stop with [`Error::TimeLimit`] once this instant passes, and the limit it came from (seconds).
+    deadline: Option<(Instant, f64)>,
 }
 
 impl AcdcRunner {
@@ -157,7 +159,15 @@ impl AcdcRunner {
             visits,
             node_mask,
             forward,
+            deadline: None,
         })
+    }
+
+    /// Makes [`AcdcRunner::run_grid`] fail with [`Error::TimeLimit`] once `seconds` have passed from
+    /// now: on rotated or perturbed models every edge has some effect, the grid's passes part at
+    /// once, and a sweep can take hours on the larger programs.
+    pub fn set_time_limit(&mut self, seconds: f64) {
+        self.deadline = Some((Instant::now() + Duration::from_secs_f64(seconds), seconds));
     }
 
     /// Minimises `metric` instead of the output kind's default (KL needs categorical outputs).
@@ -272,6 +282,20 @@ impl AcdcRunner {
                 let edge = senders[branch.sender];
                 branch.sender += 1;
                 branch.edge_mask[edge] = 0.0;
+                if let Some((deadline, seconds)) = self.deadline {
+                    if Instant::now() > deadline {
+                        return Err(Error::TimeLimit {
+                            what: "ACDC".into(),
+                            seconds,
+                            progress: format!(
+                                "{forwards} forwards, {} of {} τ passes finished",
+                                passes.iter().filter(|p| p.is_some()).count(),
+                                taus.len()
+                            ),
+                            advice: "raise or drop --acdc-time-limit".into(),
+                        });
+                    }
+                }
                 let new = self.evaluate(&branch.edge_mask)?;
                 forwards += 1;
                 branch.path_forwards += 1;
@@ -345,6 +369,7 @@ pub struct Acdc {
     grid: Option<Vec<f64>>,
     operating_tau: Option<f64>,
     metric: Option<AcdcMetric>,
+    time_limit: Option<f64>,
 }
 
 impl Acdc {
@@ -382,6 +407,22 @@ impl Acdc {
             grid,
             operating_tau,
             metric: None,
+            time_limit: None,
+        })
+    }
+
+    /// The same ACDC failing with [`Error::TimeLimit`] when its sweep takes more than `seconds`
+    /// (finite, > 0).
+    pub fn with_time_limit(self, seconds: f64) -> Result<Self> {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err(Error::InvalidOption {
+                option: "ACDC time limit".into(),
+                message: format!("must be a finite number of seconds > 0, got {seconds}"),
+            });
+        }
+        Ok(Self {
+            time_limit: Some(seconds),
+            ..self
         })
     }
 
@@ -402,6 +443,9 @@ impl CircuitMethod for Acdc {
     fn run(&self, input: &MethodInput<'_>) -> Result<MethodOutput> {
         let started = Instant::now();
         let mut runner = AcdcRunner::new(input)?;
+        if let Some(seconds) = self.time_limit {
+            runner.set_time_limit(seconds);
+        }
         if let Some(metric) = self.metric {
             runner.set_metric(metric)?;
         }
