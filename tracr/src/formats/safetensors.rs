@@ -227,7 +227,7 @@ fn model_metadata(model: &CompiledModel) -> HashMap<String, String> {
         (METADATA_FORMAT_KEY.to_string(), FORMAT_NAME.to_string()),
         (
             METADATA_MODEL_KEY.to_string(),
-            model.header_json().to_string(),
+            super::json::header_json_text(model),
         ),
     ])
 }
