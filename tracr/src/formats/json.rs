@@ -424,13 +424,12 @@ pub fn header_json_text(model: &CompiledModel) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
+/// What [`write_document`] offers the text to between weight rows.
+type Flush<'a> = &'a mut dyn FnMut(&mut Vec<u8>);
+
 /// The document's entries: with the weights when `flush` is given (see [`write_document`]), else
 /// without them, in the order `header_json` leaves its entries.
-fn write_entries(
-    out: &mut Vec<u8>,
-    model: &CompiledModel,
-    flush: Option<&mut dyn FnMut(&mut Vec<u8>)>,
-) {
+fn write_entries(out: &mut Vec<u8>, model: &CompiledModel, flush: Option<Flush<'_>>) {
     let mut first = true;
     // `{"key":` for the first entry, `,"key":` after it; the caller writes the value.
     let mut key = |out: &mut Vec<u8>, key: &str| {
