@@ -324,7 +324,7 @@ pub fn write_safetensors(model: &CompiledModel, path: &Path) -> Result<()> {
 /// Writes the model as safetensors with tensors of `dtype` to `path` atomically, streamed (see
 /// [`write_safetensors_to`]).
 pub fn write_safetensors_as(model: &CompiledModel, path: &Path, dtype: TensorDtype) -> Result<()> {
-    // Laid out before the file is opened, so that a tensor float32 cannot hold leaves nothing.
+    // Laid out before the file is opened: a weight float32 cannot hold leaves no file.
     let file = SafetensorsFile::new(model, dtype)?;
     crate::io::write_atomically_with(path, |sink| file.write_to(sink))
 }
