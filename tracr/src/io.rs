@@ -190,13 +190,56 @@ pub fn write_atomically_with(
         let mut file = std::fs::File::create(&temporary)?;
         write(&mut file)?;
         // No sync_all: see the module's doc (the rename alone keeps readers from half a file).
-        std::fs::rename(&temporary, &target)
+        replace(&temporary, &target)
     })();
     if result.is_err() {
         // Never leave the temporary behind when the write or the rename failed.
         let _ = std::fs::remove_file(&temporary);
     }
     result.map_err(|e| write_error(path, e))
+}
+
+/// Puts the file `temporary` in the place of `target` atomically: a reader of `target` sees the old
+/// file or the new one, never neither.
+///
+/// On Linux an existing `target` is swapped with `temporary` (`renameat2` with `RENAME_EXCHANGE`)
+/// and then unlinked under the temporary's name, instead of renamed over. The result is the same,
+/// but a plain rename over an existing file makes ext4 allocate and start writing the new file's
+/// blocks at once (`auto_da_alloc`), and when the old file is freed inside the rename, a filesystem
+/// mounted with `discard` (as this project's machines are) waits for the device to discard its
+/// blocks: 0.3 ms for a 20 KB file, 1.8 ms for 2 MB, measured, and a short `tracr compile -o`
+/// process is only a few ms. After the swap the new file is written back like any other, and
+/// unlinking an old file that was never written back (one replaced again within seconds, as
+/// recompiling does) frees no blocks. What `auto_da_alloc` adds is a better chance, after a power
+/// loss, of finding the old or new file rather than an empty one; the module's doc says why no
+/// caller needs that. Without the swap (another system, a filesystem without it, no `target`) it
+/// is a plain rename.
+fn replace(temporary: &Path, target: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = |path: &Path| std::ffi::CString::new(path.as_os_str().as_bytes());
+        if let (Ok(from), Ok(to)) = (c_path(temporary), c_path(target)) {
+            // SAFETY: both are NUL-terminated paths that live across the call; renameat2 reads
+            // them and keeps no pointer.
+            let swapped = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    from.as_ptr(),
+                    libc::AT_FDCWD,
+                    to.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            } == 0;
+            if swapped {
+                // `temporary` now names the old file. Should removing it fail, the new file is
+                // in place all the same; only a stale temporary is left.
+                let _ = std::fs::remove_file(temporary);
+                return Ok(());
+            }
+        }
+    }
+    std::fs::rename(temporary, target)
 }
 
 /// Writes every `(path, bytes)` pair, or none: all are checked first, and if a later write still fails

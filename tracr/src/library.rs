@@ -276,6 +276,13 @@ pub fn registry() -> Vec<LibProgram> {
 /// `make_sort` and `make_sort_freq` bake the length into their key-uniquifying term
 /// `key + min_key * i / max_seq_len`, so a model for longer inputs needs the program built for them.
 pub fn registry_for(max_seq_len: Option<usize>) -> Vec<LibProgram> {
+    build_registry(max_seq_len, None)
+}
+
+/// The registry's programs built for `max_seq_len` (see [`registry_for`]), only the one called
+/// `only` when given: building every program to pick one out of them was a measurable part of a
+/// short `tracr compile --lib NAME` process.
+fn build_registry(max_seq_len: Option<usize>, only: Option<&str>) -> Vec<LibProgram> {
     /// name, source, vocab, max_seq_len, causal, builder (given the max_seq_len to build for).
     type Entry = (
         &'static str,
@@ -520,6 +527,7 @@ pub fn registry_for(max_seq_len: Option<usize>) -> Vec<LibProgram> {
     ];
     entries
         .into_iter()
+        .filter(|entry| only.is_none_or(|name| entry.0 == name))
         .map(
             |(name, source, vocab, fixture_max_seq_len, causal, build)| {
                 let max_seq_len = max_seq_len.unwrap_or(fixture_max_seq_len);
@@ -538,15 +546,13 @@ pub fn registry_for(max_seq_len: Option<usize>) -> Vec<LibProgram> {
 
 /// The fixture program with this name, built fresh.
 pub fn by_name(name: &str) -> Option<LibProgram> {
-    registry().into_iter().find(|p| p.name == name)
+    build_registry(None, Some(name)).pop()
 }
 
 /// The program with this name built for `max_seq_len` (see [`registry_for`]); its `max_seq_len`
 /// field is that length.
 pub fn by_name_for(name: &str, max_seq_len: usize) -> Option<LibProgram> {
-    registry_for(Some(max_seq_len))
-        .into_iter()
-        .find(|p| p.name == name)
+    build_registry(Some(max_seq_len), Some(name)).pop()
 }
 
 /// Every registry program's `tracr/lib/NAME.rasp` text, built into the binary so that

@@ -2,7 +2,9 @@
 //! serialising the `serde_json::Value` tree of `CompiledModel::to_json` gives, for every library
 //! program, and for rotated and perturbed models (which carry `residual_map` and `perturbation`):
 //! the fast path changed no byte of the file format, and the fast reader and the safetensors file
-//! give the transformed model back.
+//! give the transformed model back. The document less its weights, which the safetensors and
+//! TransformerLens files keep in their metadata, is likewise written straight from the model and
+//! must be `header_json()`'s text.
 
 use tracr::formats::to_json_bytes;
 use tracr::library::registry;
@@ -36,6 +38,16 @@ fn rotated_and_perturbed_models_stream_and_read_back_with_their_transform() {
         .unwrap();
         assert!(transformed.residual_map.is_some() && transformed.perturbation.is_some());
         assert_same_bytes(name, &transformed);
+        // All three entries that follow the weights: the header moves the last into their place.
+        let mut fixed = transformed.clone();
+        fixed
+            .tracr_fixes
+            .push(tracr::fixes::TracrFix::KeySizeFitsOv);
+        assert_same_bytes(name, &fixed);
+        let mut rotated_only = fixed.clone();
+        rotated_only.perturbation = None;
+        rotated_only.tracr_fixes.clear();
+        assert_same_bytes(name, &rotated_only);
         let bytes = to_json_bytes(&transformed);
         let back = tracr::formats::json::from_json_bytes(&bytes).unwrap();
         assert_eq!(
@@ -56,6 +68,11 @@ fn rotated_and_perturbed_models_stream_and_read_back_with_their_transform() {
 }
 
 fn assert_same_bytes(name: &str, model: &tracr::model::CompiledModel) {
+    assert_eq!(
+        tracr::formats::json::header_json_text(model),
+        model.header_json().to_string(),
+        "{name}: the header text differs from the header's value tree"
+    );
     let mut tree = serde_json::to_string(&model.to_json()).unwrap();
     tree.push('\n');
     let streamed = to_json_bytes(model);

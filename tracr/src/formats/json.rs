@@ -411,6 +411,25 @@ pub(crate) fn weight_count(model: &CompiledModel) -> usize {
 /// The document into `out`; `flush` is offered `out` between weight rows once it holds
 /// [`CHUNK_BYTES`], to pass the text on and clear it (or to keep it).
 fn write_document(out: &mut Vec<u8>, model: &CompiledModel, flush: &mut dyn FnMut(&mut Vec<u8>)) {
+    write_entries(out, model, Some(flush));
+}
+
+/// [`CompiledModel::header_json`]'s text (`header_json().to_string()`: the document less its
+/// `weights`), written straight from the model as [`to_json_bytes`] writes the rest, without the
+/// `Value` tree and the clone of the model that building it takes. The other formats keep it in
+/// their metadata.
+pub fn header_json_text(model: &CompiledModel) -> String {
+    let mut out = Vec::with_capacity(16 * 1024);
+    write_entries(&mut out, model, None);
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// What [`write_document`] offers the text to between weight rows.
+type Flush<'a> = &'a mut dyn FnMut(&mut Vec<u8>);
+
+/// The document's entries: with the weights when `flush` is given (see [`write_document`]), else
+/// without them, in the order `header_json` leaves its entries.
+fn write_entries(out: &mut Vec<u8>, model: &CompiledModel, flush: Option<Flush<'_>>) {
     let mut first = true;
     // `{"key":` for the first entry, `,"key":` after it; the caller writes the value.
     let mut key = |out: &mut Vec<u8>, key: &str| {
@@ -441,20 +460,33 @@ fn write_document(out: &mut Vec<u8>, model: &CompiledModel, flush: &mut dyn FnMu
     write_serde(out, &model.layers);
     key(out, "weights_layout");
     write_serde(out, WEIGHTS_LAYOUT);
-    key(out, "weights");
-    write_weights(out, model, flush);
     // Rotated, compressed or perturbed models only, after the weights as in `to_json`.
+    let mut after: Vec<(&str, serde_json::Value)> = Vec::new();
     if let Some(residual_map) = model.residual_map_json() {
-        key(out, "residual_map");
-        write_serde(out, &residual_map);
+        after.push(("residual_map", residual_map));
     }
     if let Some(perturbation) = model.perturbation_json() {
-        key(out, "perturbation");
-        write_serde(out, &perturbation);
+        after.push(("perturbation", perturbation));
     }
     if let Some(fixes) = model.tracr_fixes_json() {
-        key(out, "tracr_fixes");
-        write_serde(out, &fixes);
+        after.push(("tracr_fixes", fixes));
+    }
+    match flush {
+        Some(flush) => {
+            key(out, "weights");
+            write_weights(out, model, flush);
+        }
+        // `header_json` removes `weights` with serde_json's `Map::remove`, which under
+        // `preserve_order` is `swap_remove`: the last entry takes the weights' place.
+        None => {
+            if !after.is_empty() {
+                after.rotate_right(1);
+            }
+        }
+    }
+    for (name, value) in &after {
+        key(out, name);
+        write_serde(out, value);
     }
     out.push(b'}');
 }

@@ -10,7 +10,9 @@
 //! (one dtype per file). The TransformerLens export is float32, as TransformerLens computes.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
@@ -54,9 +56,8 @@ impl TensorDtype {
     }
 }
 
-/// One of our tensors as the `safetensors` crate takes it: turned into bytes only when the crate
-/// copies it into the file's buffer, so that one tensor's bytes exist at a time, not a second copy
-/// of the whole file (for shuffle_dyck2 that was 2 MB of fresh memory to fault in).
+/// One of our tensors as the `safetensors` crate takes it: float64 values are lent to the crate as
+/// they lie in memory (no copy), float32 ones are rounded when the crate asks for them.
 struct LazyTensor<'a> {
     dtype: TensorDtype,
     shape: Vec<usize>,
@@ -89,6 +90,30 @@ impl<'a> LazyTensor<'a> {
             values,
         })
     }
+
+    /// The tensor's bytes in the file: little-endian values of its dtype.
+    fn bytes(&self) -> Cow<'_, [u8]> {
+        match self.dtype {
+            TensorDtype::F64 => f64_le_bytes(&self.values),
+            TensorDtype::F32 => Cow::Owned(f32_bytes(self.values.iter().copied())),
+        }
+    }
+
+    /// Writes [`LazyTensor::bytes`] to `sink`; float32 bytes are made in `scratch`, which is reused
+    /// from tensor to tensor (fresh memory costs a page fault per 4 KiB).
+    fn write_to(&self, sink: &mut dyn Write, scratch: &mut Vec<u8>) -> std::io::Result<()> {
+        match self.dtype {
+            TensorDtype::F64 => sink.write_all(&f64_le_bytes(&self.values)),
+            TensorDtype::F32 => {
+                scratch.clear();
+                scratch.resize(self.values.len() * 4, 0);
+                for (slot, &x) in scratch.chunks_exact_mut(4).zip(self.values.iter()) {
+                    slot.copy_from_slice(&(x as f32).to_le_bytes());
+                }
+                sink.write_all(scratch)
+            }
+        }
+    }
 }
 
 impl View for LazyTensor<'_> {
@@ -101,14 +126,40 @@ impl View for LazyTensor<'_> {
     }
 
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(match self.dtype {
-            TensorDtype::F64 => f64_bytes(self.values.iter()),
-            TensorDtype::F32 => f32_bytes(self.values.iter().copied()),
-        })
+        self.bytes()
     }
 
     fn data_len(&self) -> usize {
         self.values.len() * self.dtype.size()
+    }
+}
+
+/// A tensor shown to the `safetensors` crate for its header only, when the file is streamed
+/// ([`write_safetensors_to`]): its shape, dtype and length are the tensor's, and the data it hands
+/// over is empty; instead it notes when the crate asks for it, which is the order the crate lays
+/// the tensors out in, so that the real bytes can follow the header in that order.
+struct HeaderOnly<'t, 'a> {
+    tensor: &'t LazyTensor<'a>,
+    index: usize,
+    asked: &'t RefCell<Vec<usize>>,
+}
+
+impl View for HeaderOnly<'_, '_> {
+    fn dtype(&self) -> Dtype {
+        self.tensor.dtype()
+    }
+
+    fn shape(&self) -> &[usize] {
+        self.tensor.shape()
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        self.asked.borrow_mut().push(self.index);
+        Cow::Borrowed(&[])
+    }
+
+    fn data_len(&self) -> usize {
+        self.tensor.data_len()
     }
 }
 
@@ -120,13 +171,11 @@ fn row_major<D: ndarray::Dimension>(array: &ndarray::Array<f64, D>) -> Cow<'_, [
     }
 }
 
-/// The model as safetensors bytes (float64 tensors, the rest in the metadata).
-pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
-    to_safetensors_bytes_as(model, TensorDtype::F64)
-}
-
-/// The model as safetensors bytes with tensors of `dtype`, the rest in the metadata.
-pub fn to_safetensors_bytes_as(model: &CompiledModel, dtype: TensorDtype) -> Result<Vec<u8>> {
+/// The model's tensors under their names, in the order we list them (the crate sorts them).
+fn model_tensors(
+    model: &CompiledModel,
+    dtype: TensorDtype,
+) -> Result<Vec<(String, LazyTensor<'_>)>> {
     fn push<'a, D: ndarray::Dimension>(
         tensors: &mut Vec<(String, LazyTensor<'a>)>,
         name: String,
@@ -169,14 +218,102 @@ pub fn to_safetensors_bytes_as(model: &CompiledModel, dtype: TensorDtype) -> Res
     for (name, vector) in vectors {
         push(&mut tensors, name, dtype, vector)?;
     }
-    let metadata = metadata_in_order([
+    Ok(tensors)
+}
+
+/// The file's `__metadata__`: the format's name, then the model's JSON document without weights.
+fn model_metadata(model: &CompiledModel) -> HashMap<String, String> {
+    metadata_in_order([
         (METADATA_FORMAT_KEY.to_string(), FORMAT_NAME.to_string()),
         (
             METADATA_MODEL_KEY.to_string(),
-            model.header_json().to_string(),
+            super::json::header_json_text(model),
         ),
-    ]);
-    safetensors::serialize(tensors, Some(metadata)).map_err(|e| Error::Safetensors(e.to_string()))
+    ])
+}
+
+/// The model as safetensors bytes (float64 tensors, the rest in the metadata).
+pub fn to_safetensors_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
+    to_safetensors_bytes_as(model, TensorDtype::F64)
+}
+
+/// The model as safetensors bytes with tensors of `dtype`, the rest in the metadata: the whole file
+/// from the crate's `serialize`. [`write_safetensors_to`] writes the same bytes without holding
+/// them all.
+pub fn to_safetensors_bytes_as(model: &CompiledModel, dtype: TensorDtype) -> Result<Vec<u8>> {
+    safetensors::serialize(model_tensors(model, dtype)?, Some(model_metadata(model)))
+        .map_err(|e| Error::Safetensors(e.to_string()))
+}
+
+/// A safetensors file ready to be written: the crate's header (its length, then the JSON) and the
+/// tensors in the order their bytes follow it.
+struct SafetensorsFile<'a> {
+    header: Vec<u8>,
+    tensors: Vec<LazyTensor<'a>>,
+}
+
+impl SafetensorsFile<'_> {
+    /// The model's file with tensors of `dtype`; the errors of [`to_safetensors_bytes_as`].
+    fn new(model: &CompiledModel, dtype: TensorDtype) -> Result<SafetensorsFile<'_>> {
+        let tensors = model_tensors(model, dtype)?;
+        let asked = RefCell::new(Vec::with_capacity(tensors.len()));
+        let views = tensors.iter().enumerate().map(|(index, (name, tensor))| {
+            let view = HeaderOnly {
+                tensor,
+                index,
+                asked: &asked,
+            };
+            (name.as_str(), view)
+        });
+        let header = safetensors::serialize(views, Some(model_metadata(model)))
+            .map_err(|e| Error::Safetensors(e.to_string()))?;
+        let order = asked.into_inner();
+        // The crate asks for each tensor's data once, in file order, and the header's length field
+        // counts the rest of what it returned; a later crate that worked otherwise would be caught
+        // here rather than write a wrong file.
+        let mut slots: Vec<Option<LazyTensor>> =
+            tensors.into_iter().map(|(_, t)| Some(t)).collect();
+        let tensors: Vec<LazyTensor> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        let length = header
+            .get(..8)
+            .map(|n| u64::from_le_bytes(n.try_into().expect("8 bytes")));
+        if tensors.len() != slots.len() || length != Some(header.len() as u64 - 8) {
+            return Err(Error::Safetensors(format!(
+                "the safetensors crate laid out {} of {} tensors in a header of {} bytes; this \
+                 writer expects every tensor once after an 8-byte length",
+                tensors.len(),
+                slots.len(),
+                header.len()
+            )));
+        }
+        Ok(SafetensorsFile { header, tensors })
+    }
+
+    /// Writes the file to `sink`: the header, then each tensor's bytes straight from the model.
+    fn write_to(&self, sink: &mut dyn Write) -> std::io::Result<()> {
+        // Small tensors (biases) are gathered into one write; large ones go straight through.
+        let mut sink = std::io::BufWriter::with_capacity(64 * 1024, sink);
+        sink.write_all(&self.header)?;
+        let mut scratch = Vec::new();
+        for tensor in &self.tensors {
+            tensor.write_to(&mut sink, &mut scratch)?;
+        }
+        sink.flush()
+    }
+}
+
+/// Writes the model as safetensors with tensors of `dtype` to `sink`: the bytes of
+/// [`to_safetensors_bytes_as`], header from the crate, then the tensors from the model's memory,
+/// without the whole file in memory (2 MB of fresh pages for shuffle_dyck2, about 1 ms of page
+/// faults and unmapping in a short process).
+pub fn write_safetensors_to(
+    model: &CompiledModel,
+    dtype: TensorDtype,
+    sink: &mut dyn Write,
+) -> Result<()> {
+    let file = SafetensorsFile::new(model, dtype)?;
+    file.write_to(sink)
+        .map_err(|e| Error::Safetensors(e.to_string()))
 }
 
 /// Writes the model as safetensors (float64) to `path` atomically (`-` is standard output).
@@ -184,9 +321,12 @@ pub fn write_safetensors(model: &CompiledModel, path: &Path) -> Result<()> {
     write_safetensors_as(model, path, TensorDtype::F64)
 }
 
-/// Writes the model as safetensors with tensors of `dtype` to `path` atomically.
+/// Writes the model as safetensors with tensors of `dtype` to `path` atomically, streamed (see
+/// [`write_safetensors_to`]).
 pub fn write_safetensors_as(model: &CompiledModel, path: &Path, dtype: TensorDtype) -> Result<()> {
-    crate::io::write_atomically(path, &to_safetensors_bytes_as(model, dtype)?)
+    // Laid out before the file is opened: a weight float32 cannot hold leaves no file.
+    let file = SafetensorsFile::new(model, dtype)?;
+    crate::io::write_atomically_with(path, |sink| file.write_to(sink))
 }
 
 /// Reads a model from safetensors bytes written by [`to_safetensors_bytes`].
@@ -244,14 +384,22 @@ pub fn read_safetensors(path: &Path) -> Result<CompiledModel> {
     })
 }
 
-/// Little-endian bytes of f64 values.
-fn f64_bytes<'a>(values: impl ExactSizeIterator<Item = &'a f64>) -> Vec<u8> {
-    // Filling fixed 8-byte slots compiles to plain stores; pushing checked the capacity per value.
-    let mut bytes = vec![0u8; values.len() * 8];
-    for (slot, x) in bytes.chunks_exact_mut(8).zip(values) {
-        slot.copy_from_slice(&x.to_le_bytes());
+/// Little-endian bytes of f64 values: on a little-endian machine the values' own memory, lent.
+fn f64_le_bytes(values: &[f64]) -> Cow<'_, [u8]> {
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: the bytes of an initialised `[f64]` are initialised (f64 has no padding), a
+        // `u8` has alignment 1, the length is the slice's size in bytes, and the borrow keeps
+        // `values` alive and unchanged while the bytes are in use. In memory, on this target,
+        // each f64's bytes are its `to_le_bytes()`.
+        Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+        })
     }
-    bytes
+    #[cfg(not(target_endian = "little"))]
+    {
+        Cow::Owned(values.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
 }
 
 /// Little-endian bytes of values rounded to f32.

@@ -251,7 +251,7 @@ fn state_dict_bytes(model: &CompiledModel) -> Result<Vec<u8>> {
         ("format".to_string(), "pt".to_string()),
         (
             METADATA_MODEL_KEY.to_string(),
-            model.header_json().to_string(),
+            super::json::header_json_text(model),
         ),
     ]);
     serialize(&tensors, Dtype::F32, metadata)
