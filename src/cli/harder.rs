@@ -60,32 +60,6 @@ pub struct CompressArgs {
 /// Runs `edgeprune compress`.
 pub fn run_compress(args: &CompressArgs) -> Result<()> {
     crate::atomic::check_writable(&[args.output.as_deref(), args.json.as_deref()])?;
-    if args.steps == 0 || !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
-        return Err(Error::InvalidOption {
-            option: "--steps / --learning-rate".into(),
-            message: format!(
-                "need at least one step and a positive finite learning rate, got {} and {}",
-                args.steps, args.learning_rate
-            ),
-        });
-    }
-    for (option, value) in [
-        ("--final-learning-rate", args.final_learning_rate),
-        ("--residual-weight", args.residual_weight),
-        ("--output-weight", args.output_weight),
-    ] {
-        if !(value.is_finite() && value >= 0.0) {
-            return Err(Error::InvalidOption {
-                option: option.into(),
-                message: format!("must be a finite number >= 0, got {value}"),
-            });
-        }
-    }
-    let compiled = args.model.compile()?;
-    let model = &compiled.model;
-    if let Some(dims) = args.dims {
-        crate::compress::check_dims(model, dims)?;
-    }
     let options = CompressOptions {
         steps: args.steps,
         learning_rate: args.learning_rate,
@@ -95,6 +69,13 @@ pub fn run_compress(args: &CompressArgs) -> Result<()> {
         early_stop: !args.no_early_stop,
         seed: args.seed,
     };
+    // The budget is checked before compiling (the same check `tracr compile --compress` makes).
+    options.validate()?;
+    let compiled = args.model.compile()?;
+    let model = &compiled.model;
+    if let Some(dims) = args.dims {
+        crate::compress::check_dims(model, dims)?;
+    }
     // The RASP evaluator is the reference for a library program; otherwise the compiled model is.
     let program = args
         .model
