@@ -9,9 +9,11 @@
 //! Other devices (CUDA) take the composed path, which the tests compare this op against.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType, D};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, D};
 
-use crate::backend::cpu_op::{contiguous, pair_op, product_dims, PairKernel};
+use crate::backend::cpu_op::{
+    contiguous, pair_op, par_rows, product_dims, vectorized, PairKernel, Real,
+};
 use crate::backend::frozen::frozen_matmul;
 
 /// `n(x)·W` for `x [.., rows, D]` and a frozen `W [.., D, width]`: the fused op on the CPU when `x` is
@@ -39,23 +41,53 @@ pub fn composed(x: &Tensor, weight: &Tensor, epsilon: f64) -> Result<Tensor> {
     frozen_matmul(&centred, weight)?.broadcast_mul(&inv_std)
 }
 
-/// Per row of `d` values: its mean and `1 / sqrt(var + ε)`, accumulated in f64.
-fn row_statistics<T: WithDType>(row: &[T], epsilon: f64) -> (f64, f64) {
+/// `Σ f(v)` over a row, in f64 with eight interleaved partial sums, so the loop vectorises (one running
+/// sum is a serial dependency the compiler may not reorder).
+#[inline(always)]
+fn row_sum<T: Real>(row: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut partial = [0.0f64; 8];
+    let chunks = row.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (p, v) in partial.iter_mut().zip(chunk) {
+            *p += f(v.wide());
+        }
+    }
+    let mut total = partial.iter().sum::<f64>();
+    for v in rest {
+        total += f(v.wide());
+    }
+    total
+}
+
+/// Per row of `d` values: its mean and `1 / sqrt(var + ε)`, accumulated in f64 (two passes, so a large
+/// common offset costs no digits).
+#[inline(always)]
+fn row_statistics<T: Real>(row: &[T], epsilon: f64) -> (f64, f64) {
     let d = row.len() as f64;
-    let mean = row.iter().map(|v| v.to_f64()).sum::<f64>() / d;
-    let variance = row.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / d;
+    let mean = row_sum(row, |v| v) / d;
+    let variance = row_sum(row, |v| (v - mean) * (v - mean)) / d;
     (mean, 1.0 / (variance + epsilon).sqrt())
 }
 
-fn normalize<T: WithDType>(x: &[T], d: usize, epsilon: f64) -> Vec<T> {
-    let mut out = Vec::with_capacity(x.len());
-    for row in x.chunks_exact(d) {
+/// `n(x)` of the rows of `d` values in `x`, into `out`.
+#[inline(always)]
+fn normalize_rows<T: Real>(x: &[T], out: &mut [T], d: usize, epsilon: f64) {
+    for (row, out) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         let (mean, inv_std) = row_statistics(row, epsilon);
-        out.extend(
-            row.iter()
-                .map(|v| T::from_f64((v.to_f64() - mean) * inv_std)),
-        );
+        for (o, v) in out.iter_mut().zip(row) {
+            *o = T::narrow((v.wide() - mean) * inv_std);
+        }
     }
+}
+
+/// `n(x)` row by row, rows spread over the thread pool.
+fn normalize<T: Real + Default>(x: &[T], d: usize, epsilon: f64) -> Vec<T> {
+    let mut out = vec![T::default(); x.len()];
+    par_rows(&mut out, d, |first, out| {
+        let x = &x[first * d..first * d + out.len()];
+        vectorized(|| normalize_rows(x, out, d, epsilon))
+    });
     out
 }
 
@@ -66,30 +98,49 @@ struct RowBackward {
 }
 
 impl PairKernel for RowBackward {
-    fn apply<T: WithDType>(&self, x: &[T], g: &[T]) -> Vec<T> {
-        normalize_backward(x, g, self.d, self.epsilon)
+    fn row_width(&self) -> usize {
+        self.d
+    }
+    #[inline(always)]
+    fn apply_f32(&self, x: &[f32], g: &[f32], out: &mut [f32]) {
+        normalize_backward(x, g, out, self.d, self.epsilon)
+    }
+    #[inline(always)]
+    fn apply_f64(&self, x: &[f64], g: &[f64], out: &mut [f64]) {
+        normalize_backward(x, g, out, self.d, self.epsilon)
     }
 }
 
-/// `∂/∂x` of `n(x)` given `ĝ = ∂/∂n(x)`, row by row.
-fn normalize_backward<T: WithDType>(x: &[T], g: &[T], d: usize, epsilon: f64) -> Vec<T> {
-    let mut out = Vec::with_capacity(x.len());
-    for (row, grad) in x.chunks_exact(d).zip(g.chunks_exact(d)) {
+/// `∂/∂x` of `n(x)` given `ĝ = ∂/∂n(x)`, row by row, into `out`:
+/// `(ĝ − mean(ĝ) − n·mean(ĝ·n)) / σ`.
+#[inline(always)]
+fn normalize_backward<T: Real>(x: &[T], g: &[T], out: &mut [T], d: usize, epsilon: f64) {
+    for ((row, grad), out) in x
+        .chunks_exact(d)
+        .zip(g.chunks_exact(d))
+        .zip(out.chunks_exact_mut(d))
+    {
         let (mean, inv_std) = row_statistics(row, epsilon);
-        let (mut grad_mean, mut grad_dot) = (0.0, 0.0);
-        for (v, g) in row.iter().zip(grad) {
-            let (n, g) = ((v.to_f64() - mean) * inv_std, g.to_f64());
-            grad_mean += g;
-            grad_dot += g * n;
+        let grad_mean = row_sum(grad, |g| g) / d as f64;
+        // Σ ĝ·n in eight partial sums, as in `row_sum`.
+        let mut partial = [0.0f64; 8];
+        let (row_chunks, grad_chunks) = (row.chunks_exact(8), grad.chunks_exact(8));
+        let (row_rest, grad_rest) = (row_chunks.remainder(), grad_chunks.remainder());
+        for (r, q) in row_chunks.zip(grad_chunks) {
+            for ((p, v), g) in partial.iter_mut().zip(r).zip(q) {
+                *p += g.wide() * ((v.wide() - mean) * inv_std);
+            }
         }
-        grad_mean /= d as f64;
-        grad_dot /= d as f64;
-        out.extend(row.iter().zip(grad).map(|(v, g)| {
-            let n = (v.to_f64() - mean) * inv_std;
-            T::from_f64(inv_std * (g.to_f64() - grad_mean - n * grad_dot))
-        }));
+        let mut grad_dot = partial.iter().sum::<f64>();
+        for (v, g) in row_rest.iter().zip(grad_rest) {
+            grad_dot += g.wide() * ((v.wide() - mean) * inv_std);
+        }
+        let grad_dot = grad_dot / d as f64;
+        for ((o, v), g) in out.iter_mut().zip(row).zip(grad) {
+            let n = (v.wide() - mean) * inv_std;
+            *o = T::narrow(inv_std * (g.wide() - grad_mean - n * grad_dot));
+        }
     }
-    out
 }
 
 struct NormalizedProduct {
@@ -194,7 +245,12 @@ mod tests {
             // ~1e4 ulps of slack for sums over 8 values; f32: candle's composed path rounds every
             // intermediate to f32 (~6e-8 each), so 1e-5 relative leaves ~100 roundings of slack.
             let tolerance = if dtype == DType::F64 { 1e-12 } else { 1e-5 };
-            for (x_shape, w_shape) in [(vec![5, 8], vec![8, 3]), (vec![3, 4, 8], vec![3, 8, 2])] {
+            // The last shape has enough rows for the thread pool to split them (see `par_rows`).
+            for (x_shape, w_shape) in [
+                (vec![5, 8], vec![8, 3]),
+                (vec![3, 4, 8], vec![3, 8, 2]),
+                (vec![2, 40, 768], vec![2, 768, 3]),
+            ] {
                 let count: usize = x_shape.iter().product();
                 let x_data: Vec<f64> = (0..count)
                     .map(|i| 3.0 + (i as f64 * 0.37).sin() * (1.0 + (i % 3) as f64))
