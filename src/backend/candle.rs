@@ -17,6 +17,7 @@ use crate::ablation::Ablation;
 use crate::backend::frozen::frozen_matmul;
 use crate::backend::gelu::gelu;
 use crate::backend::layer_norm::normalized_product;
+use crate::backend::product::mix;
 use crate::backend::{AttributionBackend, Backend, Lambdas, StepRequest, StepResult};
 use crate::error::{Error, Result};
 use crate::graph::{EdgeGraph, HeadInput};
@@ -459,13 +460,19 @@ impl CandleBackend {
             }
         };
         // in_r = Ã_r + Σ_w z_{w→r} Δ_w for `readers` readers whose edges (in writer order) are `edges`:
-        // `[readers, M, D]`.
+        // `[readers, M, D]`, or `[M, D]` for a single reader. The products are made in that shape (no
+        // reshape after them, whose backward would copy the gradient once more).
         let read = |edges: &Tensor, readers: usize, groups: &[Tensor]| -> Result<Tensor> {
             let n: usize = groups.iter().map(|g| g.dims()[0]).sum();
             let block = edge_z
                 .index_select(edges, 0)
                 .and_then(|z| z.reshape((readers, n)))
                 .ce()?;
+            let shape: Vec<usize> = if readers == 1 {
+                vec![m, d]
+            } else {
+                vec![readers, m, d]
+            };
             let mut mixed = if readers == 1 {
                 // One reader: a sum of one product per group, so the outbox is not copied into a stack.
                 let mut offset = 0;
@@ -475,7 +482,7 @@ impl CandleBackend {
                     let part = block
                         .narrow(1, offset, count)
                         .and_then(|z| z.contiguous())
-                        .and_then(|z| z.matmul(group))
+                        .and_then(|z| mix(&z, group, shape.as_slice()))
                         .ce()?;
                     sum = Some(match sum {
                         None => part,
@@ -485,7 +492,7 @@ impl CandleBackend {
                 }
                 sum.expect("the embeddings group is always there")
             } else {
-                block.matmul(&Tensor::cat(groups, 0).ce()?).ce()?
+                mix(&block, &Tensor::cat(groups, 0).ce()?, shape.as_slice()).ce()?
             };
             if let Some((epsilon, fixed)) = probe {
                 let probe_block = epsilon
@@ -493,9 +500,12 @@ impl CandleBackend {
                     .and_then(|z| z.reshape((readers, n)))
                     .ce()?;
                 let fixed = Tensor::stack(&fixed[..n], 0).ce()?;
-                mixed = (mixed + probe_block.matmul(&fixed).ce()?).ce()?;
+                let probed = probe_block
+                    .matmul(&fixed)
+                    .and_then(|p| p.reshape(shape.as_slice()))
+                    .ce()?;
+                mixed = (mixed + probed).ce()?;
             }
-            let mixed = mixed.reshape((readers, m, d)).ce()?;
             match &ablated_prefix {
                 None => Ok(mixed),
                 Some(sums) => mixed.broadcast_add(&sums[n - 1]).ce(),
@@ -537,14 +547,14 @@ impl CandleBackend {
                 .and_then(|x| x.broadcast_add(&layer.b_output))
                 .ce()?;
             groups.push(deltas_of(self.graph.head_writer(l, 0), outputs)?);
-            let x = read(&layer.mlp_edges, 1, &groups)?.get(0).ce()?;
+            let x = read(&layer.mlp_edges, 1, &groups)?;
             let hidden = activation(&project(&x, &layer.mlp_in)?, self.activation)?;
             let out = linear(&hidden, &layer.w_out, &layer.b_out)?
                 .unsqueeze(0)
                 .ce()?;
             groups.push(deltas_of(self.graph.mlp_writer(l), out)?);
         }
-        let x = read(&self.output_edges, 1, &groups)?.get(0).ce()?;
+        let x = read(&self.output_edges, 1, &groups)?;
         let outputs = self.readout.weight.dim(1).ce()?;
         let output = project(&x, &self.readout)?.reshape((b, s, outputs)).ce()?;
         let mut deltas = Vec::new();

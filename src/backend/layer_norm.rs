@@ -15,6 +15,7 @@ use crate::backend::cpu_op::{
     contiguous, pair_op, par_rows, product_dims, vectorized, PairKernel, Real,
 };
 use crate::backend::frozen::frozen_matmul;
+use crate::backend::product::{cpu_product, untracked_product};
 
 /// `n(x)·W` for `x [.., rows, D]` and a frozen `W [.., D, width]`: the fused op on the CPU when `x` is
 /// contiguous, else the same function composed from candle's ops.
@@ -159,7 +160,8 @@ impl CustomOp2 for NormalizedProduct {
         w: &CpuStorage,
         w_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let ((batch, m, n, d), shape) = product_dims(x_layout, w_layout, self.name())?;
+        // Checks the shapes before normalising; the product checks them again.
+        let ((_, _, _, d), _) = product_dims(x_layout, w_layout, self.name())?;
         let normalized = match x {
             CpuStorage::F32(v) => CpuStorage::F32(normalize(
                 contiguous(v, x_layout, self.name())?,
@@ -179,8 +181,11 @@ impl CustomOp2 for NormalizedProduct {
             }
         };
         let normalized_layout = Layout::contiguous(x_layout.shape());
-        let product = normalized.matmul(w, (batch, m, n, d), &normalized_layout, w_layout)?;
-        Ok((product, shape))
+        cpu_product(
+            self.name(),
+            (&normalized, &normalized_layout),
+            (w, w_layout),
+        )
     }
 
     fn bwd(
@@ -190,7 +195,7 @@ impl CustomOp2 for NormalizedProduct {
         _result: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad_normalized = grad.contiguous()?.matmul(&w.t()?)?;
+        let grad_normalized = untracked_product(grad, &w.t()?)?;
         let grad_x = x.apply_op2_no_bwd(
             &grad_normalized,
             &NormalizeBackward {
