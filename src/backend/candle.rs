@@ -8,7 +8,8 @@
 //! bias are folded into the projection it feeds; on the CPU the normalisation and that projection are one
 //! op with a hand-written backward ([`normalized_product`]), and so is GELU ([`gelu`]).
 //! Products with the model's (frozen) weights go through [`frozen_matmul`], whose backward computes the
-//! gradient of the activations only: the masks are the only parameters.
+//! gradient of the activations only: the masks are the only parameters. The readers' mixing products are
+//! one op (`backend::product::mix`); on the CPU these products run in pieces over the thread pool.
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};
