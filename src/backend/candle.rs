@@ -17,7 +17,7 @@ use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};
 use crate::ablation::Ablation;
 use crate::backend::frozen::frozen_matmul;
 use crate::backend::gelu::gelu;
-use crate::backend::layer_norm::normalized_product;
+use crate::backend::layer_norm::{normalized_mix, normalized_product};
 use crate::backend::product::mix;
 use crate::backend::{AttributionBackend, Backend, Lambdas, StepRequest, StepResult};
 use crate::error::{Error, Result};
@@ -522,8 +522,23 @@ impl CandleBackend {
         };
         for (l, layer) in self.layers.iter().enumerate() {
             // Every head of the layer at once: q, k and v inputs `[3H, M, D]`, projected to `[3H, M, width]`.
-            let inputs = read(&layer.head_edges, 3 * h_count, &groups)?;
-            let projected = project(&inputs, &layer.query_key_value)?;
+            let qkv = &layer.query_key_value;
+            let projected = match qkv.epsilon {
+                // The mixing, LayerNorm and projection as one op (see `normalized_mix`) when the inputs
+                // are the mixing alone (no probe, no ablated states to add).
+                Some(epsilon) if probe.is_none() && ablated_prefix.is_none() => {
+                    let n: usize = groups.iter().map(|g| g.dims()[0]).sum();
+                    let block = edge_z
+                        .index_select(&layer.head_edges, 0)
+                        .and_then(|z| z.reshape((3 * h_count, n)))
+                        .ce()?;
+                    let outbox = Tensor::cat(&groups, 0).ce()?;
+                    normalized_mix(&block, &outbox, &qkv.weight, (m, d), epsilon)
+                        .and_then(|p| p.broadcast_add(&qkv.bias))
+                        .ce()?
+                }
+                _ => project(&read(&layer.head_edges, 3 * h_count, &groups)?, qkv)?,
+            };
             let width = projected.dim(2).ce()?;
             let part = |first: usize| {
                 projected

@@ -300,7 +300,7 @@ pub(crate) fn untracked_product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// `g · oᵀ` for contiguous `g [r, d]` and `o [n, d]` ([`product_transposed`]), no backward.
-struct DepthSplitProduct;
+pub(crate) struct DepthSplitProduct;
 
 impl CustomOp2 for DepthSplitProduct {
     fn name(&self) -> &'static str {
