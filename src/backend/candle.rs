@@ -8,7 +8,8 @@
 //! bias are folded into the projection it feeds; on the CPU the normalisation and that projection are one
 //! op with a hand-written backward ([`normalized_product`]), and so is GELU ([`gelu`]).
 //! Products with the model's (frozen) weights go through [`frozen_matmul`], whose backward computes the
-//! gradient of the activations only: the masks are the only parameters.
+//! gradient of the activations only: the masks are the only parameters. The readers' mixing products are
+//! one op (`backend::product::mix`); on the CPU these products run in pieces over the thread pool.
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};
@@ -16,7 +17,8 @@ use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView2, Axis};
 use crate::ablation::Ablation;
 use crate::backend::frozen::frozen_matmul;
 use crate::backend::gelu::gelu;
-use crate::backend::layer_norm::normalized_product;
+use crate::backend::layer_norm::{normalized_mix, normalized_product};
+use crate::backend::product::mix;
 use crate::backend::{AttributionBackend, Backend, Lambdas, StepRequest, StepResult};
 use crate::error::{Error, Result};
 use crate::graph::{EdgeGraph, HeadInput};
@@ -459,13 +461,19 @@ impl CandleBackend {
             }
         };
         // in_r = Ã_r + Σ_w z_{w→r} Δ_w for `readers` readers whose edges (in writer order) are `edges`:
-        // `[readers, M, D]`.
+        // `[readers, M, D]`, or `[M, D]` for a single reader. The products are made in that shape (no
+        // reshape after them, whose backward would copy the gradient once more).
         let read = |edges: &Tensor, readers: usize, groups: &[Tensor]| -> Result<Tensor> {
             let n: usize = groups.iter().map(|g| g.dims()[0]).sum();
             let block = edge_z
                 .index_select(edges, 0)
                 .and_then(|z| z.reshape((readers, n)))
                 .ce()?;
+            let shape: Vec<usize> = if readers == 1 {
+                vec![m, d]
+            } else {
+                vec![readers, m, d]
+            };
             let mut mixed = if readers == 1 {
                 // One reader: a sum of one product per group, so the outbox is not copied into a stack.
                 let mut offset = 0;
@@ -475,7 +483,7 @@ impl CandleBackend {
                     let part = block
                         .narrow(1, offset, count)
                         .and_then(|z| z.contiguous())
-                        .and_then(|z| z.matmul(group))
+                        .and_then(|z| mix(&z, group, shape.as_slice()))
                         .ce()?;
                     sum = Some(match sum {
                         None => part,
@@ -485,7 +493,7 @@ impl CandleBackend {
                 }
                 sum.expect("the embeddings group is always there")
             } else {
-                block.matmul(&Tensor::cat(groups, 0).ce()?).ce()?
+                mix(&block, &Tensor::cat(groups, 0).ce()?, shape.as_slice()).ce()?
             };
             if let Some((epsilon, fixed)) = probe {
                 let probe_block = epsilon
@@ -493,9 +501,12 @@ impl CandleBackend {
                     .and_then(|z| z.reshape((readers, n)))
                     .ce()?;
                 let fixed = Tensor::stack(&fixed[..n], 0).ce()?;
-                mixed = (mixed + probe_block.matmul(&fixed).ce()?).ce()?;
+                let probed = probe_block
+                    .matmul(&fixed)
+                    .and_then(|p| p.reshape(shape.as_slice()))
+                    .ce()?;
+                mixed = (mixed + probed).ce()?;
             }
-            let mixed = mixed.reshape((readers, m, d)).ce()?;
             match &ablated_prefix {
                 None => Ok(mixed),
                 Some(sums) => mixed.broadcast_add(&sums[n - 1]).ce(),
@@ -511,8 +522,23 @@ impl CandleBackend {
         };
         for (l, layer) in self.layers.iter().enumerate() {
             // Every head of the layer at once: q, k and v inputs `[3H, M, D]`, projected to `[3H, M, width]`.
-            let inputs = read(&layer.head_edges, 3 * h_count, &groups)?;
-            let projected = project(&inputs, &layer.query_key_value)?;
+            let qkv = &layer.query_key_value;
+            let projected = match qkv.epsilon {
+                // The mixing, LayerNorm and projection as one op (see `normalized_mix`) when the inputs
+                // are the mixing alone (no probe, no ablated states to add).
+                Some(epsilon) if probe.is_none() && ablated_prefix.is_none() => {
+                    let n: usize = groups.iter().map(|g| g.dims()[0]).sum();
+                    let block = edge_z
+                        .index_select(&layer.head_edges, 0)
+                        .and_then(|z| z.reshape((3 * h_count, n)))
+                        .ce()?;
+                    let outbox = Tensor::cat(&groups, 0).ce()?;
+                    normalized_mix(&block, &outbox, &qkv.weight, (m, d), epsilon)
+                        .and_then(|p| p.broadcast_add(&qkv.bias))
+                        .ce()?
+                }
+                _ => project(&read(&layer.head_edges, 3 * h_count, &groups)?, qkv)?,
+            };
             let width = projected.dim(2).ce()?;
             let part = |first: usize| {
                 projected
@@ -537,14 +563,14 @@ impl CandleBackend {
                 .and_then(|x| x.broadcast_add(&layer.b_output))
                 .ce()?;
             groups.push(deltas_of(self.graph.head_writer(l, 0), outputs)?);
-            let x = read(&layer.mlp_edges, 1, &groups)?.get(0).ce()?;
+            let x = read(&layer.mlp_edges, 1, &groups)?;
             let hidden = activation(&project(&x, &layer.mlp_in)?, self.activation)?;
             let out = linear(&hidden, &layer.w_out, &layer.b_out)?
                 .unsqueeze(0)
                 .ce()?;
             groups.push(deltas_of(self.graph.mlp_writer(l), out)?);
         }
-        let x = read(&self.output_edges, 1, &groups)?.get(0).ce()?;
+        let x = read(&self.output_edges, 1, &groups)?;
         let outputs = self.readout.weight.dim(1).ce()?;
         let output = project(&x, &self.readout)?.reshape((b, s, outputs)).ce()?;
         let mut deltas = Vec::new();

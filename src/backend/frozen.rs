@@ -3,10 +3,13 @@
 //! gradient store until the step ends) even when `W` is a constant, which is a third of a model product's
 //! backward work that Edge Pruning, whose only parameters are the masks, throws away.
 
+#[cfg(feature = "cuda")]
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
+#[cfg(feature = "cuda")]
 use crate::backend::cpu_op::product_dims;
+use crate::backend::product::{cpu_product, untracked_product};
 
 /// `x · W` whose backward skips the gradient of `W` (see the module doc).
 struct FrozenProduct;
@@ -23,8 +26,7 @@ impl CustomOp2 for FrozenProduct {
         w: &CpuStorage,
         w_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (dims, shape) = product_dims(x_layout, w_layout, self.name())?;
-        Ok((x.matmul(w, dims, x_layout, w_layout)?, shape))
+        cpu_product(self.name(), (x, x_layout), (w, w_layout))
     }
 
     #[cfg(feature = "cuda")]
@@ -46,7 +48,7 @@ impl CustomOp2 for FrozenProduct {
         _result: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(grad.matmul(&w.t()?)?), None))
+        Ok((Some(untracked_product(grad, &w.t()?)?), None))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod frozen;
 pub mod gelu;
 pub mod layer_norm;
 pub mod ndarray;
+mod product;
 
 /// A tensor's values as f64, flattened: what the fused ops' tests compare.
 #[cfg(test)]
