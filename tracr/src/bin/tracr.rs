@@ -381,12 +381,11 @@ fn compile_and_transform(
             ),
             None => String::new(),
         };
-        let searched =
-            if c.tried.len() > 1 || matches!(transforms.compress, Some(r) if r.dims.is_none()) {
-                format!(" (smallest of {} widths tried)", c.tried.len())
-            } else {
-                String::new()
-            };
+        // Only `auto` tries more than one width.
+        let searched = match c.tried.len() {
+            1 => String::new(),
+            tried => format!(" (smallest of {tried} widths tried)"),
+        };
         eprintln!(
             "compressed the residual from d_model {} to {}{searched}: {} Adam steps, loss {:.3e}, \
              {:.1} s of training; on {} it decodes {:.1} % as the compiled model does and {:.1} % \
