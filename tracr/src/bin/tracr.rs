@@ -340,6 +340,8 @@ fn compile_and_transform(
     if transforms.compress.is_none() {
         return tracr::transform::apply(compiled, transforms);
     }
+    // Bad widths and budgets fail before the spinner draws.
+    transforms.check(&compiled)?;
     // The heap keeps what the steps free (heap_in_huge_pages, first in main): every Adam step
     // allocates and frees the same activation arrays, and glibc's defaults handed them back to the
     // kernel, so each step paid page faults and zeroing again (more system than user time).

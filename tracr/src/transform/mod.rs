@@ -6,7 +6,7 @@ pub mod compress;
 mod perturb;
 mod rotate;
 
-pub use perturb::perturb;
+pub use perturb::{check_epsilon, perturb};
 pub use rotate::{random_rotation, rotate};
 
 use ndarray::{Array2, Axis};
@@ -98,6 +98,23 @@ pub struct TransformOptions {
     pub compress: Option<CompressRequest>,
 }
 
+impl TransformOptions {
+    /// Errors on settings that cannot apply to `model` (a noise size, compression budget or width
+    /// out of range), before any work; [`apply_reporting`] calls it first.
+    pub fn check(&self, model: &CompiledModel) -> crate::error::Result<()> {
+        if let Some((epsilon, _)) = self.perturb {
+            check_epsilon(epsilon)?;
+        }
+        if let Some(request) = &self.compress {
+            request.options.validate()?;
+            if let Some(dims) = request.dims {
+                compress::check_dims(model, dims)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A compression `tracr compile` trains: on every input of max_seq_len tokens (the data of
 /// `edgeprune`'s tasks, on which the ground truth is certified), or of every length from 1 to
 /// max_seq_len; seed 0 draws a sample of [`compress::MAX_ENUMERATED`] of one length when it has more.
@@ -153,12 +170,7 @@ pub fn apply_reporting(
     options: &TransformOptions,
     on_try: &mut dyn FnMut(usize, f64, f64),
 ) -> crate::error::Result<(CompiledModel, Option<CompressionOutcome>)> {
-    if let Some(request) = &options.compress {
-        request.options.validate()?;
-        if let Some(dims) = request.dims {
-            compress::check_dims(&model, dims)?;
-        }
-    }
+    options.check(&model)?;
     let mut model = model;
     if let Some((epsilon, seed)) = options.perturb {
         model = perturb(&model, epsilon, seed)?;

@@ -6,13 +6,8 @@ use crate::error::{Error, Result};
 use crate::model::{CompiledModel, Perturbation};
 use crate::rng::Rng;
 
-/// Adds noise of standard deviation `epsilon · rms(W)` to every entry of every weight tensor `W`
-/// (embeddings, query, key, value, attention output, MLP weights, all biases), drawn from `seed`.
-///
-/// The noise is relative to each tensor's root mean square, so an all-zero tensor (Tracr's biases,
-/// an empty layer slot) stays zero: it has no scale to be relative to. `epsilon` must be finite and
-/// at least 0.
-pub fn perturb(model: &CompiledModel, epsilon: f64, seed: u64) -> Result<CompiledModel> {
+/// Errors unless the relative noise size `epsilon` is finite and at least 0.
+pub fn check_epsilon(epsilon: f64) -> Result<()> {
     if !epsilon.is_finite() || epsilon < 0.0 {
         return Err(Error::InvalidOption {
             option: "--perturb",
@@ -21,6 +16,17 @@ pub fn perturb(model: &CompiledModel, epsilon: f64, seed: u64) -> Result<Compile
             ),
         });
     }
+    Ok(())
+}
+
+/// Adds noise of standard deviation `epsilon · rms(W)` to every entry of every weight tensor `W`
+/// (embeddings, query, key, value, attention output, MLP weights, all biases), drawn from `seed`.
+///
+/// The noise is relative to each tensor's root mean square, so an all-zero tensor (Tracr's biases,
+/// an empty layer slot) stays zero: it has no scale to be relative to. `epsilon` must be finite and
+/// at least 0.
+pub fn perturb(model: &CompiledModel, epsilon: f64, seed: u64) -> Result<CompiledModel> {
+    check_epsilon(epsilon)?;
     let mut rng = Rng::new(seed);
     let mut out = model.clone();
     add_noise(&mut out.token_embed, epsilon, &mut rng);
