@@ -10,6 +10,14 @@
 set -euo pipefail
 # The device machines have no network: run `cargo fetch` where the network is reachable and carry
 # ~/.cargo/registry along (or vendor), or the build below cannot download candle-core's CUDA crates.
+# The lent H200 machines have nvcc 13 and PyTorch's CUDA libraries but no Rust toolchain (device
+# README), so there this script's cargo steps cannot run as written: build the three binaries on the
+# development machine (Debian's nvidia-cuda-toolkit 11.8 from non-free; CUDA_COMPUTE_CAP=80, because
+# nvcc 11.8 rejects candle's compute_90a, and compute_80 PTX runs on sm_90 through the driver's JIT),
+# carry them, and run the test binaries directly. They find their fixtures through the
+# CARGO_MANIFEST_DIR baked in at build time, so the checkout must sit at the same path there (or the
+# tests need an override). `cargo check --features cuda --all-targets` with that toolkit is what
+# the last session could verify here.
 cd "$(dirname "$0")/.."
 command -v nvidia-smi >/dev/null || { echo "gpu-check: no nvidia-smi: this machine has no NVIDIA GPU" >&2; exit 1; }
 command -v nvcc >/dev/null || { echo "gpu-check: no nvcc: install the CUDA toolkit to build candle's kernels" >&2; exit 1; }
