@@ -16,8 +16,8 @@ set -euo pipefail
 # nvcc 11.8 rejects candle's compute_90a, and compute_80 PTX runs on sm_90 through the driver's JIT),
 # carry them, and run the test binaries directly. They find their fixtures through the
 # CARGO_MANIFEST_DIR baked in at build time, so the checkout must sit at the same path there (or the
-# tests need an override). `cargo check --features cuda --all-targets` with that toolkit is what
-# the last session could verify here.
+# tests need an override). `CUDA_COMPUTE_CAP=80 cargo check --release --features cuda --all-targets`
+# with that toolkit passed on 2026-12-02 (7 min), the most that could be verified without a GPU.
 cd "$(dirname "$0")/.."
 command -v nvidia-smi >/dev/null || { echo "gpu-check: no nvidia-smi: this machine has no NVIDIA GPU" >&2; exit 1; }
 command -v nvcc >/dev/null || { echo "gpu-check: no nvcc: install the CUDA toolkit to build candle's kernels" >&2; exit 1; }
