@@ -13,7 +13,8 @@ set -euo pipefail
 # The lent H200 machines have nvcc 13 and PyTorch's CUDA libraries but no Rust toolchain (device
 # README), so there this script's cargo steps cannot run as written: build the three binaries on the
 # development machine (Debian's nvidia-cuda-toolkit 11.8 from non-free; CUDA_COMPUTE_CAP=80, because
-# nvcc 11.8 rejects candle's compute_90a, and compute_80 PTX runs on sm_90 through the driver's JIT),
+# nvcc 11.8 rejects candle's compute_90a; untested on a GPU: candle's PTX kernels should JIT on sm_90,
+# but the quantized kernels it compiles to sm_80 machine code, which this crate does not call, would not),
 # carry them, and run the test binaries directly. They find their fixtures through the
 # CARGO_MANIFEST_DIR baked in at build time, so the checkout must sit at the same path there (or the
 # tests need an override). `CUDA_COMPUTE_CAP=80 cargo check --release --features cuda --all-targets`
