@@ -364,13 +364,9 @@ fn compile_and_transform(
             .inputs
             .iter()
             .map(|block| {
-                block
-                    .rows()
-                    .into_iter()
-                    .map(|row| {
-                        let tokens = tracr::transform::compress::input_values(&model, row)?;
-                        program.eval(&tokens)
-                    })
+                tracr::transform::compress::input_values(&model, block)?
+                    .iter()
+                    .map(|tokens| program.eval(tokens))
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;

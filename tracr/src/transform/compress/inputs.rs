@@ -3,7 +3,7 @@
 //! `edgeprune`'s tasks build their clean inputs with these same functions, so both crates train on
 //! the same rows in the same order.
 
-use ndarray::{Array2, ArrayView1, Axis};
+use ndarray::{Array2, Axis};
 
 use crate::error::{Error, Result};
 use crate::model::CompiledModel;
@@ -96,17 +96,23 @@ pub fn decodings(model: &CompiledModel, inputs: &Array2<usize>) -> Result<Vec<Ve
         .collect()
 }
 
-/// The input tokens (without BOS) of one row of token ids (BOS first), as the RASP evaluator takes
-/// them. Errors on an id the model's input encoding does not use.
-pub fn input_values(model: &CompiledModel, row: ArrayView1<usize>) -> Result<Vec<Value>> {
+/// The input tokens (without BOS) of every `[N, S]` row of token ids (BOS first), as the RASP
+/// evaluator takes them. Errors on an id the model's input encoding does not use.
+pub fn input_values(model: &CompiledModel, inputs: &Array2<usize>) -> Result<Vec<Vec<Value>>> {
+    // One id -> token table for every row.
     let by_id = tokens_by_id(model);
-    row.iter()
-        .skip(1)
-        .map(|&id| match by_id.get(id) {
-            Some(Value::None) | None => Err(Error::Input(format!(
-                "token id {id} is not in the model's input encoding"
-            ))),
-            Some(token) => Ok(token.clone()),
+    inputs
+        .axis_iter(Axis(0))
+        .map(|row| {
+            row.iter()
+                .skip(1)
+                .map(|&id| match by_id.get(id) {
+                    Some(Value::None) | None => Err(Error::Input(format!(
+                        "token id {id} is not in the model's input encoding"
+                    ))),
+                    Some(token) => Ok(token.clone()),
+                })
+                .collect()
         })
         .collect()
 }
