@@ -14,7 +14,7 @@
 //! (Local file systems report a full disk from `write`; one that reports it only at writeback, such
 //! as NFS, is the one case an fsync would have caught.)
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -199,6 +199,30 @@ pub fn write_atomically_with(
     result.map_err(|e| write_error(path, e))
 }
 
+/// Writes every byte of `slices` to `sink`, in order, with as few vectored writes as the sink
+/// takes (a file: one `writev` per 1024 slices, unless the kernel writes less); `Write`'s own
+/// `write_all_vectored` is not stable yet.
+pub fn write_all_vectored(
+    sink: &mut dyn Write,
+    mut slices: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0); // drops leading empty slices
+    while !slices.is_empty() {
+        match sink.write_vectored(slices) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "failed to write whole buffer",
+                ))
+            }
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Puts the file `temporary` in the place of `target` atomically: a reader of `target` sees the old
 /// file or the new one, never neither.
 ///
@@ -373,6 +397,72 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// A sink that takes at most 7 bytes per call and is interrupted every third call, as a
+    /// pipe or a signal can make a real `writev` do.
+    struct Trickle {
+        bytes: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 3 == 0 {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let mut taken = 0;
+            for buf in bufs {
+                let n = buf.len().min(7 - taken);
+                self.bytes.extend_from_slice(&buf[..n]);
+                taken += n;
+                if taken == 7 {
+                    break;
+                }
+            }
+            Ok(taken)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn vectored_writes_resume_after_short_and_interrupted_writes() {
+        let parts: [&[u8]; 5] = [b"", b"header:", b"", b"0123456789abcdef", b"end"];
+        let mut slices: Vec<IoSlice> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut sink = Trickle {
+            bytes: Vec::new(),
+            calls: 0,
+        };
+        write_all_vectored(&mut sink, &mut slices).unwrap();
+        assert_eq!(sink.bytes, b"header:0123456789abcdefend");
+    }
+
+    /// A sink that accepts nothing: the writer must report it, not loop.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Ok(0)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sink_that_takes_nothing_is_an_error() {
+        let mut slices = [IoSlice::new(b"abc")];
+        let error = write_all_vectored(&mut Full, &mut slices).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::WriteZero);
     }
 
     #[test]

