@@ -10,13 +10,12 @@
 //! (one dtype per file). The TransformerLens export is float32, as TransformerLens computes.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{IoSlice, Write};
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView, View};
+use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo, TensorView, View};
 
 use crate::error::{Error, Result};
 use crate::model::{tensor_names, CompiledModel, WeightSource};
@@ -27,6 +26,9 @@ pub const METADATA_MODEL_KEY: &str = "tracr_model";
 pub const METADATA_FORMAT_KEY: &str = "format";
 /// The value of [`METADATA_FORMAT_KEY`] in files this module writes.
 pub const FORMAT_NAME: &str = "tracr-compiled-model/1";
+
+/// The largest header safetensors readers accept (the crate's `MAX_HEADER_SIZE`, 100 MB).
+const MAX_HEADER_BYTES: usize = 100_000_000;
 
 /// The float type of a safetensors model file's tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -115,35 +117,6 @@ impl View for LazyTensor<'_> {
 
     fn data_len(&self) -> usize {
         self.values.len() * self.dtype.size()
-    }
-}
-
-/// A tensor shown to the `safetensors` crate for its header only, when the file is streamed
-/// ([`write_safetensors_to`]): its shape, dtype and length are the tensor's, and the data it hands
-/// over is empty; instead it notes when the crate asks for it, which is the order the crate lays
-/// the tensors out in, so that the real bytes can follow the header in that order.
-struct HeaderOnly<'t, 'a> {
-    tensor: &'t LazyTensor<'a>,
-    index: usize,
-    asked: &'t RefCell<Vec<usize>>,
-}
-
-impl View for HeaderOnly<'_, '_> {
-    fn dtype(&self) -> Dtype {
-        self.tensor.dtype()
-    }
-
-    fn shape(&self) -> &[usize] {
-        self.tensor.shape()
-    }
-
-    fn data(&self) -> Cow<'_, [u8]> {
-        self.asked.borrow_mut().push(self.index);
-        Cow::Borrowed(&[])
-    }
-
-    fn data_len(&self) -> usize {
-        self.tensor.data_len()
     }
 }
 
@@ -239,37 +212,46 @@ struct SafetensorsFile<'a> {
 impl SafetensorsFile<'_> {
     /// The model's file with tensors of `dtype`; the errors of [`to_safetensors_bytes_as`].
     fn new(model: &CompiledModel, dtype: TensorDtype) -> Result<SafetensorsFile<'_>> {
-        let tensors = model_tensors(model, dtype)?;
-        let asked = RefCell::new(Vec::with_capacity(tensors.len()));
-        let views = tensors.iter().enumerate().map(|(index, (name, tensor))| {
-            let view = HeaderOnly {
-                tensor,
-                index,
-                asked: &asked,
-            };
-            (name.as_str(), view)
-        });
-        let header = safetensors::serialize(views, Some(model_metadata(model)))
+        let mut tensors = model_tensors(model, dtype)?;
+        // The layout of the crate's `serialize`: tensors by descending dtype alignment, then by
+        // name, each one's bytes right after the previous one's. The header is laid out here
+        // with the crate's own `Metadata` rather than taken from `serialize`, because
+        // `serialize` reserves room for the whole file (2 MB for shuffle_dyck2) and the heap
+        // touched past that room is one more 2 MiB page to zero in a short `tracr compile -o`.
+        // `tests/safetensors_streamed_files_equal_the_crates_bytes.rs` holds the two to the same
+        // bytes.
+        tensors.sort_by(|(a, x), (b, y)| y.dtype().cmp(&x.dtype()).then_with(|| a.cmp(b)));
+        let mut offset = 0;
+        let infos = tensors
+            .iter()
+            .map(|(name, tensor)| {
+                let end = offset + tensor.data_len();
+                let info = TensorInfo {
+                    dtype: tensor.dtype(),
+                    shape: tensor.shape.clone(),
+                    data_offsets: (offset, end),
+                };
+                offset = end;
+                (name.clone(), info)
+            })
+            .collect();
+        let metadata = Metadata::new(Some(model_metadata(model)), infos)
             .map_err(|e| Error::Safetensors(e.to_string()))?;
-        let order = asked.into_inner();
-        // The crate asks for each tensor's data once, in file order, and the header's length field
-        // counts the rest of what it returned; a later crate that worked otherwise would be caught
-        // here rather than write a wrong file.
-        let mut slots: Vec<Option<LazyTensor>> =
-            tensors.into_iter().map(|(_, t)| Some(t)).collect();
-        let tensors: Vec<LazyTensor> = order.iter().filter_map(|&i| slots[i].take()).collect();
-        let length = header
-            .get(..8)
-            .map(|n| u64::from_le_bytes(n.try_into().expect("8 bytes")));
-        if tensors.len() != slots.len() || length != Some(header.len() as u64 - 8) {
+        // The length goes in the first 8 bytes once known; the JSON is padded with spaces to a
+        // multiple of 8 so that the tensors' bytes start aligned.
+        let mut header = vec![0u8; 8];
+        serde_json::to_writer(&mut header, &metadata)
+            .map_err(|e| Error::Safetensors(e.to_string()))?;
+        header.resize(8 + (header.len() - 8).next_multiple_of(8), b' ');
+        let length = header.len() - 8;
+        if length > MAX_HEADER_BYTES {
             return Err(Error::Safetensors(format!(
-                "the safetensors crate laid out {} of {} tensors in a header of {} bytes; this \
-                 writer expects every tensor once after an 8-byte length",
-                tensors.len(),
-                slots.len(),
-                header.len()
+                "the header would take {length} bytes; safetensors readers refuse more than \
+                 {MAX_HEADER_BYTES}"
             )));
         }
+        header[..8].copy_from_slice(&(length as u64).to_le_bytes());
+        let tensors = tensors.into_iter().map(|(_, tensor)| tensor).collect();
         Ok(SafetensorsFile { header, tensors })
     }
 
