@@ -164,41 +164,44 @@ pub fn allocate_layers(graph: &RaspGraph, components: &[Component]) -> Result<Ve
 }
 
 /// Builds the craft model from the allocation: heads side by side, MLPs combined in parallel.
-pub fn craft_model(graph: &RaspGraph, components: &[Component]) -> Result<CraftModel> {
-    let allocation = allocate_layers(graph, components)?;
+pub fn craft_model(graph: &RaspGraph, components: Vec<Component>) -> Result<CraftModel> {
+    let allocation = allocate_layers(graph, &components)?;
+    // The residual space joins the blocks' spaces in allocation order.
     let mut spaces: Vec<&VectorSpace> = Vec::new();
-    let mut heads: BTreeMap<usize, Vec<(Owner, AttentionHead)>> = BTreeMap::new();
-    let mut mlps: BTreeMap<usize, Vec<(Owner, Mlp)>> = BTreeMap::new();
-    for &(i, layer) in &allocation {
-        let c = &components[i];
-        let owner = Owner {
-            label: c.label.clone(),
-            expr_type: c.expr_type,
-            roles: c.roles.clone(),
-        };
-        match &c.block {
-            Block::Attention(head) => {
-                spaces.push(&head.residual_space);
-                heads.entry(layer).or_default().push((owner, head.clone()));
-            }
-            Block::Mlp(mlp) => {
-                spaces.push(&mlp.residual_space);
-                mlps.entry(layer).or_default().push((owner, mlp.clone()));
-            }
+    for &(i, _) in &allocation {
+        match &components[i].block {
+            Block::Attention(head) => spaces.push(&head.residual_space),
+            Block::Mlp(mlp) => spaces.push(&mlp.residual_space),
             Block::AttentionThenMlp(head, mlp) => {
                 spaces.push(&head.residual_space);
                 spaces.push(&mlp.residual_space);
-                heads
-                    .entry(layer)
-                    .or_default()
-                    .push((owner.clone(), head.clone()));
-                mlps.entry(layer + 1)
-                    .or_default()
-                    .push((owner, mlp.clone()));
             }
         }
     }
     let residual_space = join_vector_spaces(&spaces);
+    // The blocks then move into their layers, without copies of their matrices and spaces: the
+    // allocation lists each component once.
+    let mut slots: Vec<Option<Component>> = components.into_iter().map(Some).collect();
+    let mut heads: BTreeMap<usize, Vec<(Owner, AttentionHead)>> = BTreeMap::new();
+    let mut mlps: BTreeMap<usize, Vec<(Owner, Mlp)>> = BTreeMap::new();
+    for &(i, layer) in &allocation {
+        let c = slots[i]
+            .take()
+            .expect("the allocation places each component once");
+        let owner = Owner {
+            label: c.label,
+            expr_type: c.expr_type,
+            roles: c.roles,
+        };
+        match c.block {
+            Block::Attention(head) => heads.entry(layer).or_default().push((owner, head)),
+            Block::Mlp(mlp) => mlps.entry(layer).or_default().push((owner, mlp)),
+            Block::AttentionThenMlp(head, mlp) => {
+                heads.entry(layer).or_default().push((owner.clone(), head));
+                mlps.entry(layer + 1).or_default().push((owner, mlp));
+            }
+        }
+    }
     let mut half_layers: Vec<(usize, HalfLayer)> = Vec::new();
     for (layer, mut parts) in heads {
         for (_, head) in &mut parts {

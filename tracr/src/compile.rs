@@ -83,7 +83,7 @@ pub fn compile(
         .iter()
         .flat_map(|c| c.fixes.iter().copied())
         .collect();
-    let craft = craft_model(&graph, &components)?;
+    let craft = craft_model(&graph, components)?;
     let sink = graph.sink_node();
     let categorical_output = sink.expr.as_sop().is_some_and(SOp::is_categorical);
     // None reaches a categorical output only through a categorical Aggregate that selects nothing

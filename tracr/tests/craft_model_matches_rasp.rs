@@ -31,7 +31,7 @@ fn craft_model_output_equals_rasp_on_every_fixture_input() {
             fix_tracr_bugs: false,
         };
         let components = lower_graph(&graph, &bases, &options).unwrap();
-        let mut craft = craft_model(&graph, &components).unwrap();
+        let mut craft = craft_model(&graph, components).unwrap();
         // The compiled model masks causally for every head; in craft each head carries the flag.
         for (_, half) in &mut craft.half_layers {
             if let tracr::allocate::HalfLayer::Attention(heads) = half {
