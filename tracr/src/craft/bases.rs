@@ -131,7 +131,10 @@ pub fn sort_values(values: &[Value]) -> Vec<Value> {
 /// A vector space spanned by named directions, kept in Tracr's sorted order.
 #[derive(Clone, Default)]
 pub struct VectorSpace {
-    basis: Vec<BasisDirection>,
+    /// Shared, not copied, by clones: a space never changes once built, and the compiler hands the
+    /// same spaces to many blocks (a 200-neuron hidden space was copied direction by direction,
+    /// name and value, each time).
+    basis: Arc<[BasisDirection]>,
     /// `(hash, position)` of every direction, sorted: built on the first lookup in a space of
     /// [`INDEXED_DIMS`] or more, where the compiler looks up thousands of directions (a sequence
     /// map's hidden pairs) and a scan made compiling quadratic. Clones made after it is built
@@ -227,7 +230,7 @@ impl VectorSpace {
     /// The space of directions already in Tracr's order.
     fn from_sorted(basis: Vec<BasisDirection>) -> Self {
         VectorSpace {
-            basis,
+            basis: basis.into(),
             index: OnceLock::new(),
         }
     }
