@@ -334,8 +334,12 @@ pub fn direct_sum(spaces: &[&VectorSpace]) -> Result<VectorSpace> {
 
 /// The sorted union of spaces, which may overlap (Tracr's `join_vector_spaces`).
 pub fn join_vector_spaces(spaces: &[&VectorSpace]) -> VectorSpace {
-    let mut all: Vec<&BasisDirection> = Vec::new();
-    let mut seen = DirectionSet::default();
+    // The union holds at least the largest space: sized for that, the set does not rehash while
+    // it takes the largest in (sizing for the sum would overshoot where spaces overlap, as the
+    // blocks' residual spaces do).
+    let largest = spaces.iter().map(|s| s.num_dims()).max().unwrap_or(0);
+    let mut all: Vec<&BasisDirection> = Vec::with_capacity(largest);
+    let mut seen = DirectionSet::with_capacity_and_hasher(largest, Default::default());
     for space in spaces {
         for d in space.basis() {
             if seen.insert(d) {
