@@ -366,9 +366,38 @@ impl FromIterator<Value> for PySet {
     }
 }
 
+/// Python's `str(value)`, [`Value::py_str`]'s text, written straight into the formatter: the
+/// compiler formats a label for every residual and hidden direction, and building each value's
+/// text as a `String` first was a tenth of shuffle_dyck2's compile with the rest of the labels.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.py_str())
+        match self {
+            Value::None => f.write_str("None"),
+            Value::Bool(true) => f.write_str("True"),
+            Value::Bool(false) => f.write_str("False"),
+            // `write!` rather than `Display::fmt(i, f)`: a width or fill given for the value must
+            // not pad the number alone (the text is written as a whole, as before).
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => f.write_str(&python_float_repr(*x)),
+            Value::Str(s) => f.write_str(s),
+            Value::Tuple(items) => {
+                // `tuple_repr`: the items' reprs, comma-separated; one item keeps its comma.
+                f.write_str("(")?;
+                for (k, item) in items.iter().enumerate() {
+                    if k > 0 {
+                        f.write_str(", ")?;
+                    }
+                    match item {
+                        Value::Str(s) => f.write_str(&python_str_repr(s))?,
+                        other => write!(f, "{other}")?,
+                    }
+                }
+                if items.len() == 1 {
+                    f.write_str(",")?;
+                }
+                f.write_str(")")
+            }
+        }
     }
 }
 
@@ -479,6 +508,34 @@ pub fn python_float_repr(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_writes_the_text_of_py_str() {
+        let values = [
+            Value::None,
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Int(0),
+            Value::Int(-42),
+            Value::Int(i64::MIN),
+            Value::Float(0.5),
+            Value::Float(-1e-5),
+            Value::Str(String::new()),
+            Value::from("it's"),
+            Value::from("a\"b'c"),
+            Value::Tuple(Vec::new()),
+            Value::Tuple(vec![Value::Int(1)]),
+            Value::Tuple(vec![Value::Int(1), Value::Int(0)]),
+            Value::Tuple(vec![Value::from("x"), Value::Float(2.0), Value::None]),
+            Value::Tuple(vec![
+                Value::Tuple(vec![Value::from("y")]),
+                Value::Bool(true),
+            ]),
+        ];
+        for value in values {
+            assert_eq!(value.to_string(), value.py_str(), "{value:?}");
+        }
+    }
 
     #[test]
     fn float_repr_matches_python() {

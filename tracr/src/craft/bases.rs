@@ -62,7 +62,7 @@ impl fmt::Display for BasisDirection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
             None => f.write_str(&self.name),
-            Some(v) => write!(f, "{}:{}", self.name, v.py_str()),
+            Some(v) => write!(f, "{}:{v}", self.name),
         }
     }
 }
