@@ -55,11 +55,17 @@ fn discretising_layer(
             Value::Tuple(vec![Value::Int(k as i64), Value::Int(i)]),
         )
     };
-    let mut hidden = vec![BasisDirection::named(start_name.clone())];
+    // Tracr lists the start neuron first, but in its order (name, then value) the start neuron
+    // comes after every step neuron (its name extends theirs) and the steps are in (k, i) order.
+    // Listed that way, the sort finds one run and moves nothing; listed start-first, it inserted
+    // each of up to 200 neurons by binary search, comparing tuple values (0.16 ms of
+    // shuffle_dyck2's compile). The space is the same.
+    let mut hidden = Vec::with_capacity(2 * points.len().saturating_sub(1) + 1);
     for k in 1..points.len() {
         hidden.push(step(k, 0));
         hidden.push(step(k, 1));
     }
+    hidden.push(BasisDirection::named(start_name.clone()));
     let hidden_space = VectorSpace::new(hidden);
     let input_space = join_vector_spaces(&[input_space, one_space]);
     // Each step's two neurons, looked up once rather than once per input direction.
