@@ -263,39 +263,12 @@ impl SafetensorsFile<'_> {
     /// later unlinking of the replaced file (shuffle_dyck2: 0.94 -> 0.53 ms and 0.25 -> 0.13 ms,
     /// measured on ext4 with 44 writes against one).
     fn write_to(&self, sink: &mut dyn Write) -> std::io::Result<()> {
-        // float32 bytes are made once for the whole file, then sliced per tensor.
-        let f32_len: usize = self
-            .tensors
-            .iter()
-            .filter(|t| t.dtype == TensorDtype::F32)
-            .map(|t| t.values.len() * 4)
-            .sum();
-        let mut f32_bytes = Vec::with_capacity(f32_len);
-        for tensor in self.tensors.iter().filter(|t| t.dtype == TensorDtype::F32) {
-            f32_bytes.extend(tensor.values.iter().flat_map(|&x| (x as f32).to_le_bytes()));
-        }
-        let f64_bytes: Vec<Cow<[u8]>> = self
-            .tensors
-            .iter()
-            .filter(|t| t.dtype == TensorDtype::F64)
-            .map(|t| f64_le_bytes(&t.values))
+        // float64 bytes are the arrays' own memory; float32 ones are rounded into one buffer per
+        // tensor, all alive until the single write.
+        let bytes: Vec<Cow<[u8]>> = self.tensors.iter().map(LazyTensor::bytes).collect();
+        let mut slices: Vec<IoSlice> = std::iter::once(IoSlice::new(&self.header))
+            .chain(bytes.iter().map(|b| IoSlice::new(b)))
             .collect();
-        let mut slices = Vec::with_capacity(self.tensors.len() + 1);
-        slices.push(IoSlice::new(&self.header));
-        let (mut next_f32, mut next_f64) = (0, 0);
-        for tensor in &self.tensors {
-            match tensor.dtype {
-                TensorDtype::F64 => {
-                    slices.push(IoSlice::new(&f64_bytes[next_f64]));
-                    next_f64 += 1;
-                }
-                TensorDtype::F32 => {
-                    let end = next_f32 + tensor.values.len() * 4;
-                    slices.push(IoSlice::new(&f32_bytes[next_f32..end]));
-                    next_f32 = end;
-                }
-            }
-        }
         crate::io::write_all_vectored(sink, &mut slices)?;
         sink.flush()
     }
