@@ -63,17 +63,10 @@ impl Value {
         }
     }
 
-    /// Python's `str(value)`, which is how residual labels spell values (`tokens:a`, `x:0.5`).
+    /// Python's `str(value)`, which is how residual labels spell values (`tokens:a`, `x:0.5`):
+    /// the text of `Value`'s `Display`.
     pub fn py_str(&self) -> String {
-        match self {
-            Value::None => "None".to_string(),
-            Value::Bool(true) => "True".to_string(),
-            Value::Bool(false) => "False".to_string(),
-            Value::Int(i) => i.to_string(),
-            Value::Float(x) => python_float_repr(*x),
-            Value::Str(s) => s.clone(),
-            Value::Tuple(items) => tuple_repr(items),
-        }
+        self.to_string()
     }
 
     /// Python's `repr(value)`: like `py_str` but strings are quoted, as inside a tuple.
@@ -366,9 +359,9 @@ impl FromIterator<Value> for PySet {
     }
 }
 
-/// Python's `str(value)`, [`Value::py_str`]'s text, written straight into the formatter: the
-/// compiler formats a label for every residual and hidden direction, and building each value's
-/// text as a `String` first was a tenth of shuffle_dyck2's compile with the rest of the labels.
+/// Python's `str(value)` ([`Value::py_str`]), written straight into the formatter: the compiler
+/// formats a label for every residual and hidden direction, and building each value's text as a
+/// `String` first was a tenth of shuffle_dyck2's compile with the rest of the labels.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -381,7 +374,8 @@ impl fmt::Display for Value {
             Value::Float(x) => f.write_str(&python_float_repr(*x)),
             Value::Str(s) => f.write_str(s),
             Value::Tuple(items) => {
-                // `tuple_repr`: the items' reprs, comma-separated; one item keeps its comma.
+                // Python's `repr(tuple)`: the items' reprs, comma-separated; one item keeps its
+                // comma.
                 f.write_str("(")?;
                 for (k, item) in items.iter().enumerate() {
                     if k > 0 {
@@ -422,16 +416,6 @@ impl From<f64> for Value {
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
         Value::Str(s.to_string())
-    }
-}
-
-/// Python's `repr(tuple)`: `(1, 'a')`, with the trailing comma of a one-element tuple.
-fn tuple_repr(items: &[Value]) -> String {
-    let parts: Vec<String> = items.iter().map(Value::py_repr).collect();
-    if parts.len() == 1 {
-        format!("({},)", parts[0])
-    } else {
-        format!("({})", parts.join(", "))
     }
 }
 
@@ -510,30 +494,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn display_writes_the_text_of_py_str() {
-        let values = [
-            Value::None,
-            Value::Bool(true),
-            Value::Bool(false),
-            Value::Int(0),
-            Value::Int(-42),
-            Value::Int(i64::MIN),
-            Value::Float(0.5),
-            Value::Float(-1e-5),
-            Value::Str(String::new()),
-            Value::from("it's"),
-            Value::from("a\"b'c"),
-            Value::Tuple(Vec::new()),
-            Value::Tuple(vec![Value::Int(1)]),
-            Value::Tuple(vec![Value::Int(1), Value::Int(0)]),
-            Value::Tuple(vec![Value::from("x"), Value::Float(2.0), Value::None]),
-            Value::Tuple(vec![
-                Value::Tuple(vec![Value::from("y")]),
-                Value::Bool(true),
-            ]),
+    fn values_print_as_python_str_does() {
+        // Each expected text is CPython's `str(value)`.
+        let cases = [
+            (Value::None, "None"),
+            (Value::Bool(true), "True"),
+            (Value::Bool(false), "False"),
+            (Value::Int(0), "0"),
+            (Value::Int(-42), "-42"),
+            (Value::Int(i64::MIN), "-9223372036854775808"),
+            (Value::Float(0.5), "0.5"),
+            (Value::Float(-1e-5), "-1e-05"),
+            (Value::Str(String::new()), ""),
+            (Value::from("it's"), "it's"),
+            (Value::from("a\"b'c"), "a\"b'c"),
+            (Value::Tuple(Vec::new()), "()"),
+            (Value::Tuple(vec![Value::Int(1)]), "(1,)"),
+            (Value::Tuple(vec![Value::Int(1), Value::Int(0)]), "(1, 0)"),
+            (
+                Value::Tuple(vec![Value::from("x"), Value::Float(2.0), Value::None]),
+                "('x', 2.0, None)",
+            ),
+            (
+                Value::Tuple(vec![Value::from("it's"), Value::from("a\"b'c")]),
+                "(\"it's\", 'a\"b\\'c')",
+            ),
+            (
+                Value::Tuple(vec![
+                    Value::Tuple(vec![Value::from("y")]),
+                    Value::Bool(true),
+                ]),
+                "(('y',), True)",
+            ),
         ];
-        for value in values {
-            assert_eq!(value.to_string(), value.py_str(), "{value:?}");
+        for (value, python) in cases {
+            assert_eq!(value.py_str(), python, "{value:?}");
+            assert_eq!(format!("{value}"), python, "{value:?}");
         }
     }
 
